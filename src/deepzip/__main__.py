@@ -1,0 +1,3 @@
+from deepzip.cli.main import main
+
+main()

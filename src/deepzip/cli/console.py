@@ -1,0 +1,85 @@
+"""Printing for the command line: progress bars and tables on stderr, results on stdout.
+
+Everything a person watches (progress, stage lines) goes to stderr, so that ``--json`` output on
+stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from deepzip.pipeline import Reporter, StageResult
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def percent(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+class ProgressReporter(Reporter):
+    """Draws one progress bar per training stage and a line per finished stage, on stderr."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._stage = ""
+
+    def stage_start(self, stage: str, resumed: bool) -> None:
+        self._stage = stage
+        if resumed:
+            return
+        self._progress = Progress(
+            TextColumn(f"[bold]{stage:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(stage, total=None)
+
+    def step(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
+
+    def stage_end(self, result: StageResult) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        note = f"{result.seconds:6.1f} s" if result.seconds else "resumed"
+        err.print(
+            f"{result.stage:<10} error {percent(result.error):>7}   "
+            f"weights kept {percent(result.weights_kept):>7}   ({note})"
+        )
+
+
+def stage_table(results: list[StageResult], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("stage")
+    table.add_column("test error", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("weights kept", justify="right")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        table.add_row(
+            r.stage,
+            percent(r.error),
+            percent(1 - r.error),
+            percent(r.weights_kept),
+            f"{r.seconds:.1f}",
+        )
+    return table

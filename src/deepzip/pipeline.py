@@ -1,0 +1,393 @@
+"""The Deep Compression pipeline: baseline → prune (iterative, with retraining) → quantize →
+fine-tune centroids, with a checkpoint after every stage so that an interrupted run resumes.
+
+Stages run in order; each writes ``<work_dir>/<stage>.pt`` atomically (a torch ``state_dict`` and
+JSON strings, loadable with ``weights_only=True``). On a later run with the same configuration the
+pipeline loads the newest checkpoint and continues after it; a work directory written for another
+configuration is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from deepzip.compressed import CompressedLayer
+from deepzip.config import to_json
+from deepzip.layers import select_layers
+from deepzip.models import MODELS
+from deepzip.prune.mask import attach_mask, masks_of, weights_kept
+from deepzip.prune.schedule import PruneConfig, prune_step
+from deepzip.share.quantize import QuantizeConfig, compressed_layers, share_weights
+from deepzip.share.shared_weights import SharedWeights, get_shared
+from deepzip.training import TensorData, TrainConfig, evaluate, train
+
+CHECKPOINT_FORMAT = "deepzip-checkpoint/1"
+
+
+class PipelineError(Exception):
+    """A pipeline run cannot start or continue (bad model spec, foreign work directory, ...)."""
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Everything that determines a compression run (stored in the work directory as JSON)."""
+
+    model: str = "lenet-300-100"
+    weights: str | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=lambda: PruneConfig(sparsity=0.9))
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    finetune_epochs: int = 3
+    finetune_lr_factor: float = 0.01
+    train_subset: int | None = None
+    test_subset: int | None = None
+
+    def stages(self) -> list[str]:
+        rounds = [f"prune-{i}" for i in range(1, self.prune.steps + 1)]
+        return ["baseline", *rounds, "quantize", "finetune"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    error: float
+    weights_kept: float
+    seconds: float
+
+
+@dataclass
+class PipelineResult:
+    config: CompressConfig
+    stages: list[StageResult]
+    model: nn.Module
+    layers: list[CompressedLayer]
+
+    def error_after(self, stage: str) -> float:
+        """Test error after ``stage``; ``"prune"`` means after the last pruning round."""
+        names = [s.stage for s in self.stages]
+        if stage == "prune":
+            stage = [n for n in names if n.startswith("prune-")][-1]
+        return self.stages[names.index(stage)].error
+
+
+class Reporter:
+    """Receives the pipeline's progress; the default does nothing (the CLI draws progress bars)."""
+
+    def stage_start(self, stage: str, resumed: bool) -> None: ...
+
+    def step(self, done: int, total: int) -> None: ...
+
+    def stage_end(self, result: StageResult) -> None: ...
+
+
+def load_model_factory(spec: str) -> Callable[[], nn.Module]:
+    """A built-in model name or ``package.module:factory`` (a callable returning an nn.Module)."""
+    if spec in MODELS:
+        return MODELS[spec]
+    if ":" not in spec:
+        raise PipelineError(
+            f"model {spec!r} is neither a built-in ({', '.join(MODELS)}) nor package.module:factory"
+        )
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise PipelineError(f"cannot load model factory {spec!r}: {exc}") from exc
+    if not callable(factory):
+        raise PipelineError(f"{spec!r} is not callable")
+    return factory
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Weights from ``.safetensors`` or a weights-only torch file (never the general unpickler)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign or corrupt files
+        raise PipelineError(f"cannot read {path} as a weights-only torch file: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PipelineError(f"{path} does not hold a state_dict of tensors")
+    return state
+
+
+def build(config: CompressConfig) -> nn.Module:
+    """A fresh model for ``config``: the factory's output, with ``config.weights`` if given."""
+    torch.manual_seed(config.train.seed)
+    model = load_model_factory(config.model)()
+    if not isinstance(model, nn.Module):
+        raise PipelineError(
+            f"model factory {config.model!r} returned {type(model).__name__}, not an nn.Module"
+        )
+    if config.weights is not None:
+        try:
+            model.load_state_dict(load_state_dict(config.weights))
+        except RuntimeError as exc:
+            raise PipelineError(
+                f"weights {config.weights} do not fit model {config.model}: {exc}"
+            ) from exc
+    if not select_layers(model):
+        raise PipelineError(f"model {config.model} has no Linear or Conv2d layer to compress")
+    return model
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+
+def _structure(model: nn.Module) -> dict[str, Any]:
+    """Which parametrizations the model carries, so a fresh model can be given the same ones."""
+    masked, shared = {}, {}
+    for name, module in select_layers(model).items():
+        s = get_shared(module)
+        if s is not None:
+            shared[name] = len(s.centroids)
+        elif name in masks_of(model):
+            masked[name] = True
+    return {"masked": masked, "shared": shared}
+
+
+def save_checkpoint(path: Path, model: nn.Module, stage: str, results: list[StageResult]) -> None:
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "stage": stage,
+        "structure": json.dumps(_structure(model)),
+        "results": json.dumps([r.__dict__ for r in results]),
+        "state_dict": model.state_dict(),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
+    """Give ``model`` the checkpoint's parametrizations and weights; return the stage results."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {payload.get('format')!r}")
+        structure = json.loads(payload["structure"])
+        results = [StageResult(**r) for r in json.loads(payload["results"])]
+    except Exception as exc:
+        raise PipelineError(
+            f"checkpoint {path} is unreadable ({exc}); delete it or use --restart"
+        ) from exc
+    layers = select_layers(model)
+    for name in structure["masked"]:
+        attach_mask(layers[name], torch.ones(layers[name].weight.shape, dtype=torch.bool))
+    for name, clusters in structure["shared"].items():
+        module = layers[name]
+        placeholder = SharedWeights.placeholder(tuple(module.weight.shape), clusters)
+        parametrize.register_parametrization(module, "weight", placeholder, unsafe=True)
+    model.load_state_dict(payload["state_dict"])
+    return results
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def run_pipeline(
+    config: CompressConfig,
+    data: TensorData,
+    work_dir: str | Path,
+    reporter: Reporter | None = None,
+    restart: bool = False,
+) -> PipelineResult:
+    """Run (or resume) all stages of ``config`` on ``data``; checkpoints go to ``work_dir``."""
+    reporter = reporter or Reporter()
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    config_path = work / "config.json"
+    stages = config.stages()
+    if restart:
+        for stage in stages:
+            (work / f"{stage}.pt").unlink(missing_ok=True)
+    if config_path.exists() and not restart:
+        stored = config_path.read_text()
+        if stored != to_json(config):
+            raise PipelineError(
+                f"{work} holds checkpoints of another configuration; use another work directory "
+                "or restart"
+            )
+    else:
+        tmp = config_path.with_suffix(".tmp")
+        tmp.write_text(to_json(config))
+        os.replace(tmp, config_path)
+
+    data = data.subset(config.train_subset, config.test_subset)
+    model = build(config)
+    results: list[StageResult] = []
+    done = [s for s in stages if (work / f"{s}.pt").exists()]
+    first = 0
+    if done:
+        last = max(done, key=stages.index)
+        results = load_checkpoint(work / f"{last}.pt", model)
+        first = stages.index(last) + 1
+        for result in results:
+            reporter.stage_start(result.stage, resumed=True)
+            reporter.stage_end(result)
+
+    def fit(cfg: TrainConfig) -> None:
+        train(model, data.train_x, data.train_y, cfg, on_batch=reporter.step)
+
+    for stage in stages[first:]:
+        reporter.stage_start(stage, resumed=False)
+        start = time.perf_counter()
+        if stage == "baseline":
+            if config.weights is None:
+                fit(config.train)
+        elif stage.startswith("prune-"):
+            prune_step(model, config.prune, int(stage.split("-")[1]))
+            fit(
+                config.train.retraining(config.prune.retrain_epochs, config.prune.retrain_lr_factor)
+            )
+        elif stage == "quantize":
+            share_weights(model, config.quantize, config.prune.layers)
+        elif stage == "finetune":
+            fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
+        result = StageResult(
+            stage,
+            error=1.0 - evaluate(model, data.test_x, data.test_y),
+            weights_kept=weights_kept(model),
+            seconds=time.perf_counter() - start,
+        )
+        results.append(result)
+        save_checkpoint(work / f"{stage}.pt", model, stage, results)
+        reporter.stage_end(result)
+    return PipelineResult(config, results, model, compressed_layers(model, config.quantize))
+
+
+def demo_config(**overrides: Any) -> CompressConfig:
+    """The demo: LeNet-300-100 pruned to the paper's per-layer densities (8%, 9%, 26%)."""
+    base = CompressConfig(
+        model="lenet-300-100",
+        train=TrainConfig(epochs=15, lr=0.05),
+        prune=PruneConfig(
+            sparsity={"fc1": 0.92, "fc2": 0.91, "fc3": 0.74}, steps=3, retrain_epochs=3
+        ),
+        quantize=QuantizeConfig(fc_bits=5),
+        finetune_epochs=3,
+    )
+    return replace(base, **overrides)
+
+
+__all__ = [
+    "CompressConfig",
+    "PipelineError",
+    "PipelineResult",
+    "Reporter",
+    "StageResult",
+    "build",
+    "demo_config",
+    "load_checkpoint",
+    "load_layers",
+    "load_model_factory",
+    "load_state_dict",
+    "run_pipeline",
+    "save_checkpoint",
+    "save_layers",
+    "save_state_dict",
+]
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+def _atomic_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_state_dict(path: str | Path, state: dict[str, torch.Tensor]) -> None:
+    """Write plain weights as safetensors, atomically."""
+    _atomic_safetensors(Path(path), dict(state), {"format": "deepzip-weights/1"})
+
+
+def save_layers(path: str | Path, layers: list[CompressedLayer]) -> None:
+    """Write compressed layers as safetensors (codebook, codes, mask, bias per layer; settings in
+    the header), atomically. The .dzip container (docs/FORMAT.md) will be the compact form."""
+    tensors: dict[str, torch.Tensor] = {}
+    info = []
+    for layer in layers:
+        tensors[f"{layer.name}.codebook"] = torch.from_numpy(layer.codebook)
+        tensors[f"{layer.name}.codes"] = torch.from_numpy(layer.codes.astype(np.int32))
+        tensors[f"{layer.name}.mask"] = torch.from_numpy(layer.mask)
+        if layer.bias is not None:
+            tensors[f"{layer.name}.bias"] = torch.from_numpy(layer.bias)
+        info.append(
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "weight_bits": layer.weight_bits,
+                "index_bits": layer.index_bits,
+                "metadata": layer.metadata,
+            }
+        )
+    _atomic_safetensors(
+        Path(path), tensors, {"format": "deepzip-layers/1", "layers": json.dumps(info)}
+    )
+
+
+def load_layers(path: str | Path) -> list[CompressedLayer]:
+    """Read what ``save_layers`` wrote."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != "deepzip-layers/1":
+            raise PipelineError(f"{path} is not a deepzip layers file")
+        layers = []
+        for info in json.loads(meta["layers"]):
+            name = info["name"]
+            codes = f.get_tensor(f"{name}.codes")
+            bias_key = f"{name}.bias"
+            layers.append(
+                CompressedLayer(
+                    name=name,
+                    kind=info["kind"],
+                    codebook=f.get_tensor(f"{name}.codebook"),
+                    codes=codes.astype(np.uint8 if info["weight_bits"] <= 8 else np.uint16),
+                    mask=f.get_tensor(f"{name}.mask"),
+                    bias=f.get_tensor(bias_key) if bias_key in f.keys() else None,
+                    weight_bits=info["weight_bits"],
+                    index_bits=info["index_bits"],
+                    metadata=info["metadata"],
+                )
+            )
+    return layers

@@ -1,0 +1,14 @@
+"""Trained quantization by weight sharing (Deep Compression §3)."""
+
+from deepzip.share.quantize import QuantizeConfig, compressed_layers, share_layer, share_weights
+from deepzip.share.shared_weights import SharedWeights, attach_shared, get_shared
+
+__all__ = [
+    "QuantizeConfig",
+    "SharedWeights",
+    "attach_shared",
+    "compressed_layers",
+    "get_shared",
+    "share_layer",
+    "share_weights",
+]

@@ -1,0 +1,126 @@
+"""Trained quantization by weight sharing (Deep Compression §3.1–3.2).
+
+Per layer, a 1-D k-means over the surviving (non-zero) weights only, with 2^b clusters
+(b = 8 for convolution and 5 for fully connected layers by default, as in the paper's AlexNet
+experiments; overridable per layer) and linear initialisation by default. The layer then computes
+its weight from the centroids through :class:`SharedWeights`, and fine-tuning the centroids is
+ordinary training. ``compressed_layers`` hands the result over as :class:`CompressedLayer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from deepzip.compressed import CompressedLayer
+from deepzip.core.kmeans import InitMethod, init_centroids, kmeans_1d
+from deepzip.layers import layer_kind, select_layers
+from deepzip.prune.mask import effective_weight, get_mask
+from deepzip.share.shared_weights import attach_shared, get_shared
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """Bit widths and k-means settings.
+
+    Attributes:
+        conv_bits / fc_bits: cluster-index bits for Conv2d and Linear layers.
+        bits: per-layer overrides by fully-qualified name.
+        init: k-means initialisation: ``"linear"`` (default), ``"density"`` or ``"random"``.
+        index_bits: bits per relative-index gap in the sparse encoding (recorded for the encoder).
+        max_iter: Lloyd iterations at most.
+        seed: for random initialisation.
+    """
+
+    conv_bits: int = 8
+    fc_bits: int = 5
+    bits: dict[str, int] = field(default_factory=dict)
+    init: InitMethod = "linear"
+    index_bits: int = 5
+    max_iter: int = 300
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, b in {"conv_bits": self.conv_bits, "fc_bits": self.fc_bits, **self.bits}.items():
+            if not 1 <= b <= 16:
+                raise ValueError(f"bits for {name} must be in 1..16, got {b}")
+        if self.init not in ("linear", "density", "random"):
+            raise ValueError(f"init must be linear, density or random, got {self.init!r}")
+        if not 1 <= self.index_bits <= 16:
+            raise ValueError(f"index_bits must be in 1..16, got {self.index_bits}")
+
+    def bits_for(self, name: str, module: nn.Module) -> int:
+        if name in self.bits:
+            return self.bits[name]
+        return self.conv_bits if layer_kind(module) == "conv2d" else self.fc_bits
+
+
+def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
+    """Cluster one layer's surviving weights and attach the shared-weight parametrization."""
+    weight = effective_weight(module)
+    mask_t = get_mask(module)
+    mask = mask_t.numpy().copy() if mask_t is not None else np.ones(weight.shape, dtype=bool)
+    values = weight[mask]
+    codes = np.zeros(weight.shape, dtype=np.int32)
+    if values.size == 0:
+        centroids = np.zeros(1)
+    else:
+        k = min(2**bits, values.size)
+        init = init_centroids(values, k, config.init, seed=config.seed)
+        result = kmeans_1d(values, init, max_iter=config.max_iter)
+        centroids = result.centroids
+        codes[mask] = result.labels
+    attach_shared(module, centroids, codes, mask)
+
+
+def share_weights(
+    model: nn.Module, config: QuantizeConfig | None = None, layers: list[str] | None = None
+) -> None:
+    """Quantize every compressible layer (or the named ones) by weight sharing, in place."""
+    config = config or QuantizeConfig()
+    for name, module in select_layers(model, layers).items():
+        share_layer(module, config.bits_for(name, module), config)
+
+
+def _layer_metadata(module: nn.Module) -> dict:
+    if isinstance(module, nn.Conv2d):
+        return {
+            "stride": list(module.stride),
+            "padding": list(module.padding)
+            if not isinstance(module.padding, str)
+            else module.padding,
+            "dilation": list(module.dilation),
+            "groups": module.groups,
+        }
+    return {}
+
+
+def compressed_layers(
+    model: nn.Module, config: QuantizeConfig | None = None
+) -> list[CompressedLayer]:
+    """The weight-shared layers of ``model`` as CompressedLayer records, in module order."""
+    config = config or QuantizeConfig()
+    out = []
+    for name, module in select_layers(model).items():
+        shared = get_shared(module)
+        if shared is None:
+            continue
+        bits = config.bits_for(name, module)
+        dtype = np.uint8 if bits <= 8 else np.uint16
+        bias = getattr(module, "bias", None)
+        out.append(
+            CompressedLayer(
+                name=name,
+                kind=layer_kind(module),
+                codebook=shared.centroids.detach().numpy().astype(np.float32),
+                codes=shared.codes.numpy().astype(dtype),
+                mask=shared.mask.numpy().copy(),
+                bias=None if bias is None else bias.detach().numpy().astype(np.float32),
+                weight_bits=bits,
+                index_bits=config.index_bits,
+                metadata=_layer_metadata(module),
+            )
+        )
+    return out

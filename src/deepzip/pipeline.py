@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from deepzip.compressed import CompressedLayer
 from deepzip.config import to_json
@@ -31,7 +30,7 @@ from deepzip.models import MODELS
 from deepzip.prune.mask import attach_mask, masks_of, weights_kept
 from deepzip.prune.schedule import PruneConfig, prune_step
 from deepzip.share.quantize import QuantizeConfig, compressed_layers, share_weights
-from deepzip.share.shared_weights import SharedWeights, get_shared
+from deepzip.share.shared_weights import attach_shared, get_shared
 from deepzip.training import TensorData, TrainConfig, evaluate, train
 
 CHECKPOINT_FORMAT = "deepzip-checkpoint/1"
@@ -200,9 +199,8 @@ def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
     for name in structure["masked"]:
         attach_mask(layers[name], torch.ones(layers[name].weight.shape, dtype=torch.bool))
     for name, clusters in structure["shared"].items():
-        module = layers[name]
-        placeholder = SharedWeights.placeholder(tuple(module.weight.shape), clusters)
-        parametrize.register_parametrization(module, "weight", placeholder, unsafe=True)
+        shape = tuple(layers[name].weight.shape)
+        attach_shared(layers[name], np.zeros(clusters), np.zeros(shape, int), np.zeros(shape, bool))
     model.load_state_dict(payload["state_dict"])
     return results
 

@@ -79,16 +79,13 @@ def test_pruned_weights_stay_exactly_zero_through_training():
     assert np.all(w[mask] != 0)
 
 
-def test_state_dict_round_trip_through_placeholder():
+def test_state_dict_round_trip_into_a_fresh_layer():
     layer = fig3_layer()
     fresh = nn.Linear(4, 4, bias=False)
-    from torch.nn.utils import parametrize
-
-    parametrize.register_parametrization(
-        fresh, "weight", SharedWeights.placeholder((4, 4), 4), unsafe=True
-    )
+    attach_shared(fresh, np.zeros(4), np.zeros((4, 4), int), np.zeros((4, 4), bool))
     fresh.load_state_dict(layer.state_dict())
     assert torch.equal(fresh.weight, layer.weight)
+    assert not fresh.parametrizations.weight.original.requires_grad
 
 
 def test_bad_codes_are_rejected():

@@ -48,6 +48,7 @@ class ProgressReporter(Reporter):
             TimeRemainingColumn(),
             console=err,
             transient=True,
+            disable=not err.is_terminal,
         )
         self._progress.start()
         self._task = self._progress.add_task(stage, total=None)

@@ -81,6 +81,16 @@ json_option = click.option(
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 
+def limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--train-limit`` / ``--test-limit``: use only the first N examples (quick runs)."""
+    func = click.option(
+        "--test-limit", type=click.IntRange(min=1), help="Evaluate on the first N test images."
+    )(func)
+    return click.option(
+        "--train-limit", type=click.IntRange(min=1), help="Train on the first N training images."
+    )(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="deepzip")
 def cli() -> None:
@@ -137,13 +147,26 @@ def _print_layers(result: Any) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep stage checkpoints here (a rerun resumes). Default: a temporary folder.",
 )
+@limit_options
 @_fail_cleanly
-def demo(data_dir: Path | None, as_json: bool, seed: int, work_dir: Path | None) -> None:
+def demo(
+    data_dir: Path | None,
+    as_json: bool,
+    seed: int,
+    work_dir: Path | None,
+    train_limit: int | None,
+    test_limit: int | None,
+) -> None:
     """Train LeNet-300-100 on real MNIST, prune, retrain, quantize and fine-tune it."""
     from deepzip.pipeline import demo_config, run_pipeline
-    from deepzip.training import TrainConfig
 
-    config = demo_config(train=TrainConfig(epochs=15, lr=0.05, seed=seed))
+    base = demo_config()
+    config = replace(
+        base,
+        train=replace(base.train, seed=seed),
+        train_subset=train_limit,
+        test_subset=test_limit,
+    )
     data = _load_data(data_dir)
     with tempfile.TemporaryDirectory(prefix="deepzip-demo-") as tmp:
         result = run_pipeline(config, data, work_dir or tmp, console.ProgressReporter())
@@ -211,6 +234,7 @@ def demo(data_dir: Path | None, as_json: bool, seed: int, work_dir: Path | None)
 )
 @json_option
 @seed_option
+@limit_options
 @_fail_cleanly
 def compress(
     model: str,
@@ -232,6 +256,8 @@ def compress(
     init: str | None,
     as_json: bool,
     seed: int,
+    train_limit: int | None,
+    test_limit: int | None,
 ) -> None:
     """Prune, retrain, quantize and fine-tune a model, with a checkpoint after every stage."""
     from deepzip.config import from_json
@@ -266,6 +292,11 @@ def compress(
     config = replace(config, train=train_cfg, prune=prune_cfg, quantize=quant_cfg)
     if finetune_epochs is not None:
         config = replace(config, finetune_epochs=finetune_epochs)
+    config = replace(
+        config,
+        train_subset=train_limit or config.train_subset,
+        test_subset=test_limit or config.test_subset,
+    )
     stem = model.replace(":", "_").replace(".", "_")
     out_path = out_path or Path(f"{stem}.compressed.safetensors")
     work_dir = work_dir or out_path.with_name(out_path.name + ".stages")
@@ -448,7 +479,7 @@ def dsd(
     as_json: bool,
     seed: int,
 ) -> None:
-    """Dense → sparse → re-dense training (Han et al. 2017)."""
+    """Dense → sparse → re-dense (DSD) training, Han et al. 2017."""
     from deepzip.dsd import DSDConfig
     from deepzip.dsd import dsd as run_dsd
     from deepzip.pipeline import CompressConfig, StageResult, build, save_state_dict

@@ -8,10 +8,30 @@ gradient. Create the optimizer after attaching: the centroids are new parameters
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+
+
+class _GatherCentroids(torch.autograd.Function):
+    """``centroids[codes]`` whose backward is the paper's grouped gradient, computed by a serial
+    ``bincount`` so that it is deterministic (the gather's own backward accumulates in parallel,
+    in an order that varies from run to run)."""
+
+    @staticmethod
+    def forward(ctx: Any, centroids: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(codes)
+        ctx.clusters = len(centroids)
+        return centroids[codes]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (codes,) = ctx.saved_tensors
+        summed = torch.bincount(codes.reshape(-1), grad.reshape(-1), minlength=ctx.clusters)
+        return summed.to(grad.dtype), None
 
 
 class SharedWeights(nn.Module):
@@ -37,17 +57,8 @@ class SharedWeights(nn.Module):
         self.register_buffer("mask", mask.to(torch.bool).clone())
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        shared = self.centroids[self.codes]
+        shared = _GatherCentroids.apply(self.centroids, self.codes)
         return torch.where(self.mask, shared, torch.zeros((), dtype=shared.dtype))
-
-    @classmethod
-    def placeholder(cls, shape: tuple[int, ...], clusters: int) -> SharedWeights:
-        """An empty instance of the right shapes, for loading a state_dict into."""
-        return cls(
-            torch.zeros(clusters),
-            torch.zeros(shape, dtype=torch.int32),
-            torch.zeros(shape, dtype=torch.bool),
-        )
 
 
 def get_shared(module: nn.Module) -> SharedWeights | None:
@@ -76,4 +87,7 @@ def attach_shared(
     )
     # unsafe: the forward ignores the original weight, so torch need not check it reproduces it.
     parametrize.register_parametrization(module, "weight", shared, unsafe=True)
+    # The original weight no longer feeds the forward pass: freeze it so optimizers skip it and
+    # DistributedDataParallel does not wait for a gradient that never comes.
+    module.parametrizations["weight"].original.requires_grad_(False)  # type: ignore[index]
     return shared

@@ -1,0 +1,84 @@
+"""Trained quantization on real layers: k-means over surviving weights, codes, handover."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepzip.core.kmeans import init_centroids, kmeans_1d_reference
+from deepzip.models import lenet_5, lenet_300_100
+from deepzip.prune import PruneConfig, get_mask, prune_step
+from deepzip.share import QuantizeConfig, compressed_layers, get_shared, share_weights
+
+
+def pruned_lenet5(sparsity=0.8):
+    torch.manual_seed(0)
+    model = lenet_5()
+    prune_step(model, PruneConfig(sparsity=sparsity, steps=1), 1)
+    return model
+
+
+def test_default_bits_conv_8_fc_5_and_pruned_stay_zero():
+    model = pruned_lenet5()
+    masks = {n: get_mask(getattr(model, n)).clone() for n in ("conv1", "conv2", "fc1", "fc2")}
+    share_weights(model)
+    layers = {layer.name: layer for layer in compressed_layers(model)}
+    assert {n: layers[n].weight_bits for n in layers} == {
+        "conv1": 8,
+        "conv2": 8,
+        "fc1": 5,
+        "fc2": 5,
+    }
+    assert len(layers["fc1"].codebook) == 32
+    assert len(layers["conv2"].codebook) == 256
+    for name, mask in masks.items():
+        w = getattr(model, name).weight.detach()
+        assert torch.all(w[~mask] == 0)
+        np.testing.assert_array_equal(layers[name].mask, mask.numpy())
+        np.testing.assert_array_equal(layers[name].dense_weight(), w.numpy())
+
+
+def test_clusters_match_reference_kmeans_on_surviving_weights_only():
+    model = pruned_lenet5(0.9)
+    weight = model.fc2.weight.detach().numpy().copy()
+    mask = get_mask(model.fc2).numpy().copy()
+    share_weights(model, QuantizeConfig(fc_bits=3), layers=["fc2"])
+    survivors = weight[mask]
+    ref = kmeans_1d_reference(survivors, init_centroids(survivors, 8, "linear"))
+    shared = get_shared(model.fc2)
+    np.testing.assert_allclose(shared.centroids.detach().numpy(), ref.centroids, rtol=1e-5)
+    np.testing.assert_array_equal(shared.codes.numpy()[mask], ref.labels)
+    # Layers not named are untouched.
+    assert get_shared(model.fc1) is None
+
+
+def test_per_layer_override_and_init_choice():
+    model = pruned_lenet5()
+    config = QuantizeConfig(bits={"fc1": 2}, init="density")
+    share_weights(model, config)
+    layers = {layer.name: layer for layer in compressed_layers(model, config)}
+    assert layers["fc1"].weight_bits == 2
+    assert len(layers["fc1"].codebook) == 4
+    assert layers["fc2"].weight_bits == 5
+
+
+def test_fewer_survivors_than_clusters_and_fully_pruned_layer():
+    torch.manual_seed(0)
+    model = lenet_300_100()
+    mask = torch.zeros(10, 100, dtype=torch.bool)
+    mask[0, :3] = True
+    from deepzip.prune import attach_mask
+
+    attach_mask(model.fc3, mask)
+    attach_mask(model.fc2, torch.zeros(100, 300, dtype=torch.bool))
+    share_weights(model)
+    layers = {layer.name: layer for layer in compressed_layers(model)}
+    assert len(layers["fc3"].codebook) == 3
+    assert layers["fc2"].num_kept == 0
+    assert torch.all(model.fc2.weight == 0)
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="bits"):
+        QuantizeConfig(fc_bits=0)
+    with pytest.raises(ValueError, match="init"):
+        QuantizeConfig(init="kmeans++")

@@ -1,0 +1,46 @@
+"""The compressed-layer record validates itself and rebuilds the dequantized weight."""
+
+import numpy as np
+import pytest
+
+from deepzip.compressed import CompressedLayer
+
+
+def layer(**kw):
+    args = dict(
+        name="fc",
+        kind="linear",
+        codebook=np.array([-1.0, 0.5, 2.0], dtype=np.float32),
+        codes=np.array([[0, 1], [2, 0]], dtype=np.uint8),
+        mask=np.array([[True, False], [True, True]]),
+        bias=np.zeros(2, dtype=np.float32),
+        weight_bits=2,
+        index_bits=5,
+    )
+    args.update(kw)
+    return CompressedLayer(**args)
+
+
+def test_dense_weight_and_counts():
+    lay = layer()
+    np.testing.assert_array_equal(lay.dense_weight(), [[-1.0, 0.0], [2.0, -1.0]])
+    assert (lay.num_weights, lay.num_kept, lay.density) == (4, 3, 0.75)
+    assert not np.signbit(lay.dense_weight()[0, 1])
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"kind": "lstm"}, "kind"),
+        ({"weight_bits": 1}, "more than 2\\*\\*weight_bits"),
+        ({"codes": np.array([[0, 3], [0, 0]], dtype=np.uint8)}, "past the codebook"),
+        ({"mask": np.ones((2, 3), dtype=bool)}, "mask shape"),
+        ({"bias": np.zeros(3, dtype=np.float32)}, "bias shape"),
+        ({"codebook": np.zeros(2)}, "float32"),
+        ({"codes": np.zeros((2, 2), dtype=np.int64)}, "uint8 or uint16"),
+        ({"kind": "conv2d"}, "4 dimensions"),
+    ],
+)
+def test_invalid_layers_are_rejected(kw, match):
+    with pytest.raises(ValueError, match=match):
+        layer(**kw)

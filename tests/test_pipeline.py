@@ -1,0 +1,151 @@
+"""The pipeline: stages in order, checkpoints after each, resume after an interruption."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepzip.pipeline import (
+    CompressConfig,
+    PipelineError,
+    Reporter,
+    load_layers,
+    run_pipeline,
+    save_layers,
+)
+from deepzip.prune import PruneConfig
+from deepzip.share import QuantizeConfig
+from deepzip.training import TensorData, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    """A learnable toy problem shaped like MNIST: the label is the brightest of 10 stripes."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        labels = rng.integers(0, 10, n)
+        for i, label in enumerate(labels):
+            images[i, :, 2 * label : 2 * label + 3] += 150
+        return images, labels
+
+    return TensorData.from_arrays(*make(600), *make(200))
+
+
+CONFIG = CompressConfig(
+    model="lenet-300-100",
+    train=TrainConfig(epochs=2, lr=0.05, batch_size=32),
+    prune=PruneConfig(sparsity={"fc1": 0.9, "fc2": 0.9, "fc3": 0.5}, steps=2, retrain_epochs=1),
+    quantize=QuantizeConfig(fc_bits=4),
+    finetune_epochs=1,
+)
+
+
+class Recorder(Reporter):
+    def __init__(self, stop_before=None):
+        self.events = []
+        self.stop_before = stop_before
+
+    def stage_start(self, stage, resumed):
+        if stage == self.stop_before and not resumed:
+            raise KeyboardInterrupt
+        self.events.append((stage, resumed))
+
+
+def test_stages_run_in_order_and_learn(tiny_data, tmp_path):
+    rec = Recorder()
+    result = run_pipeline(CONFIG, tiny_data, tmp_path, rec)
+    names = ["baseline", "prune-1", "prune-2", "quantize", "finetune"]
+    assert [s.stage for s in result.stages] == names
+    assert rec.events == [(n, False) for n in names]
+    assert result.error_after("baseline") < 0.2  # the toy problem is easy
+    assert result.stages[-1].weights_kept == pytest.approx(
+        (0.1 * 784 * 300 + 0.1 * 300 * 100 + 0.5 * 1000) / 266200, abs=1e-4
+    )
+    assert [layer.name for layer in result.layers] == ["fc1", "fc2", "fc3"]
+    assert all(len(layer.codebook) == 16 for layer in result.layers)
+    for stage in names:
+        assert (tmp_path / f"{stage}.pt").is_file()
+
+
+def test_interrupted_run_resumes_and_matches_uninterrupted(tiny_data, tmp_path):
+    full = run_pipeline(CONFIG, tiny_data, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(CONFIG, tiny_data, tmp_path / "cut", Recorder(stop_before="quantize"))
+    assert not (tmp_path / "cut" / "quantize.pt").exists()
+    rec = Recorder()
+    resumed = run_pipeline(CONFIG, tiny_data, tmp_path / "cut", rec)
+    assert rec.events == [
+        ("baseline", True),
+        ("prune-1", True),
+        ("prune-2", True),
+        ("quantize", False),
+        ("finetune", False),
+    ]
+    assert [s.error for s in resumed.stages] == [s.error for s in full.stages]
+    for a, b in zip(full.layers, resumed.layers):
+        np.testing.assert_array_equal(a.codebook, b.codebook)
+        np.testing.assert_array_equal(a.codes, b.codes)
+        np.testing.assert_array_equal(a.mask, b.mask)
+
+
+def test_resuming_a_finished_run_does_no_work(tiny_data, tmp_path):
+    run_pipeline(CONFIG, tiny_data, tmp_path)
+    rec = Recorder()
+    again = run_pipeline(CONFIG, tiny_data, tmp_path, rec)
+    assert all(resumed for _, resumed in rec.events)
+    assert torch.all(again.model.fc1.weight[~torch.from_numpy(again.layers[0].mask)] == 0)
+
+
+def test_foreign_work_dir_is_refused_unless_restarted(tiny_data, tmp_path):
+    run_pipeline(CONFIG, tiny_data, tmp_path)
+    other = CompressConfig(**{**CONFIG.__dict__, "finetune_epochs": 2})
+    with pytest.raises(PipelineError, match="another configuration"):
+        run_pipeline(other, tiny_data, tmp_path)
+    rec = Recorder()
+    run_pipeline(other, tiny_data, tmp_path, rec, restart=True)
+    assert not any(resumed for _, resumed in rec.events)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tiny_data, tmp_path):
+    run_pipeline(CONFIG, tiny_data, tmp_path)
+    (tmp_path / "finetune.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(PipelineError, match="unreadable"):
+        run_pipeline(CONFIG, tiny_data, tmp_path)
+
+
+def test_compressed_layers_file_round_trip(tiny_data, tmp_path):
+    result = run_pipeline(CONFIG, tiny_data, tmp_path / "w")
+    path = tmp_path / "out.safetensors"
+    save_layers(path, result.layers)
+    back = load_layers(path)
+    for a, b in zip(result.layers, back):
+        assert (a.name, a.kind, a.weight_bits, a.index_bits) == (
+            b.name,
+            b.kind,
+            b.weight_bits,
+            b.index_bits,
+        )
+        np.testing.assert_array_equal(a.dense_weight(), b.dense_weight())
+        np.testing.assert_array_equal(a.bias, b.bias)
+    assert not list(tmp_path.glob(".out.safetensors.*"))
+
+
+def test_user_model_factory_and_weights(tiny_data, tmp_path):
+    from deepzip.models import lenet_300_100
+    from deepzip.pipeline import build, save_state_dict
+
+    trained = lenet_300_100()
+    weights = tmp_path / "w.safetensors"
+    save_state_dict(weights, trained.state_dict())
+    config = CompressConfig(model="deepzip.models:lenet_300_100", weights=str(weights))
+    model = build(config)
+    assert torch.equal(model.fc1.weight, trained.fc1.weight)
+    torch.save(trained.state_dict(), tmp_path / "w.pt")
+    build(CompressConfig(model="deepzip.models:lenet_300_100", weights=str(tmp_path / "w.pt")))
+    with pytest.raises(PipelineError, match="neither a built-in"):
+        build(CompressConfig(model="resnet"))
+    with pytest.raises(PipelineError, match="cannot load"):
+        build(CompressConfig(model="no.such.module:factory"))
+    with pytest.raises(PipelineError, match="do not fit"):
+        build(CompressConfig(model="lenet-5", weights=str(weights)))

@@ -217,6 +217,9 @@ def run_pipeline(
 ) -> PipelineResult:
     """Run (or resume) all stages of ``config`` on ``data``; checkpoints go to ``work_dir``."""
     reporter = reporter or Reporter()
+    # Build first: a bad model spec or weights file must fail before anything is written.
+    model = build(config)
+    data = data.subset(config.train_subset, config.test_subset)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
@@ -225,19 +228,16 @@ def run_pipeline(
         for stage in stages:
             (work / f"{stage}.pt").unlink(missing_ok=True)
     if config_path.exists() and not restart:
-        stored = config_path.read_text()
-        if stored != to_json(config):
+        if config_path.read_text() != to_json(config):
             raise PipelineError(
                 f"{work} holds checkpoints of another configuration; use another work directory "
-                "or restart"
+                "or restart (--restart)"
             )
     else:
         tmp = config_path.with_suffix(".tmp")
         tmp.write_text(to_json(config))
         os.replace(tmp, config_path)
 
-    data = data.subset(config.train_subset, config.test_subset)
-    model = build(config)
     results: list[StageResult] = []
     done = [s for s in stages if (work / f"{s}.pt").exists()]
     first = 0

@@ -36,9 +36,11 @@ class ProgressReporter(Reporter):
         self._progress: Progress | None = None
         self._task: Any = None
         self._stage = ""
+        self._resumed = False
 
     def stage_start(self, stage: str, resumed: bool) -> None:
         self._stage = stage
+        self._resumed = resumed
         if resumed:
             return
         self._progress = Progress(
@@ -61,7 +63,7 @@ class ProgressReporter(Reporter):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-        note = f"{result.seconds:6.1f} s" if result.seconds else "resumed"
+        note = "resumed from checkpoint" if self._resumed else f"{result.seconds:6.1f} s"
         err.print(
             f"{result.stage:<10} error {percent(result.error):>7}   "
             f"weights kept {percent(result.weights_kept):>7}   ({note})"

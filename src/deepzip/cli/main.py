@@ -348,6 +348,7 @@ def compress(
 )
 @json_option
 @seed_option
+@limit_options
 @_fail_cleanly
 def sensitivity(
     model: str,
@@ -358,6 +359,8 @@ def sensitivity(
     budget: float,
     as_json: bool,
     seed: int,
+    train_limit: int | None,
+    test_limit: int | None,
 ) -> None:
     """Accuracy vs pruning ratio per layer, without retraining (Han et al. 2015, Fig. 6)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -374,7 +377,7 @@ def sensitivity(
         raise click.BadParameter(
             f"{ratios!r} is not a comma-separated list of numbers", param_hint="--ratios"
         ) from None
-    data = _load_data(data_dir)
+    data = _load_data(data_dir).subset(train_limit, test_limit)
     config = CompressConfig(
         model=model,
         weights=str(weights) if weights else None,
@@ -466,6 +469,7 @@ def sensitivity(
 )
 @json_option
 @seed_option
+@limit_options
 @_fail_cleanly
 def dsd(
     model: str,
@@ -478,6 +482,8 @@ def dsd(
     out_path: Path | None,
     as_json: bool,
     seed: int,
+    train_limit: int | None,
+    test_limit: int | None,
 ) -> None:
     """Dense → sparse → re-dense (DSD) training, Han et al. 2017."""
     from deepzip.dsd import DSDConfig
@@ -486,7 +492,7 @@ def dsd(
     from deepzip.prune.mask import weights_kept
     from deepzip.training import TrainConfig, evaluate, train
 
-    data = _load_data(data_dir)
+    data = _load_data(data_dir).subset(train_limit, test_limit)
     base = TrainConfig(epochs=epochs, lr=lr, seed=seed)
     net = build(CompressConfig(model=model, weights=str(weights) if weights else None, train=base))
     errors: dict[str, float] = {}

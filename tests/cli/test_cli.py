@@ -1,0 +1,192 @@
+"""The real ``deepzip`` command: exit codes, JSON output, resume, and clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+QUICK = ["--train-limit", "1500", "--test-limit", "500"]
+
+
+def deepzip(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "deepzip", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_help_lists_commands():
+    result = deepzip("--help")
+    assert result.returncode == 0
+    for command in ("demo", "compress", "sensitivity", "dsd"):
+        assert command in result.stdout
+
+
+@pytest.mark.mnist
+def test_demo_json_keys_on_real_mnist(mnist_dir, tmp_path):
+    result = deepzip("demo", "--data", mnist_dir, "--json", *QUICK, "--work-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    for key in ("baseline_error", "pruned_error", "quantized_error", "weights_kept"):
+        assert 0.0 <= summary[key] <= 1.0
+    # The demo prunes to the paper's LeNet-300-100 densities: 8%, 9%, 26% (8.2% overall).
+    expected = (0.08 * 235200 + 0.09 * 30000 + 0.26 * 1000) / 266200
+    assert summary["weights_kept"] == pytest.approx(expected, abs=1e-4)
+    assert summary["baseline_error"] < 0.2  # 1,500 images are enough for a rough classifier
+    # Progress and stage lines go to stderr, so stdout is pure JSON.
+    assert "baseline" in result.stderr
+
+
+@pytest.mark.mnist
+def test_compress_writes_layers_and_resumes(mnist_dir, tmp_path):
+    out = tmp_path / "lenet.safetensors"
+    args = [
+        "compress",
+        "--data",
+        mnist_dir,
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--steps",
+        "2",
+        "--retrain-epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--sparsity",
+        "0.9",
+        "--fc-bits",
+        "4",
+        "--json",
+        *QUICK,
+    ]
+    first = deepzip(*args)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert out.is_file()
+    assert [s["stage"] for s in summary["stages"]] == [
+        "baseline",
+        "prune-1",
+        "prune-2",
+        "quantize",
+        "finetune",
+    ]
+    assert all(layer["clusters"] == 16 for layer in summary["layers"])
+
+    from deepzip.pipeline import load_layers
+
+    layers = load_layers(out)
+    assert [layer.name for layer in layers] == ["fc1", "fc2", "fc3"]
+    assert all(abs(layer.density - 0.1) < 1e-3 for layer in layers)
+
+    # Simulate an interruption: drop the last two checkpoints, run again, it resumes.
+    for stage in ("quantize", "finetune"):
+        (tmp_path / "lenet.safetensors.stages" / f"{stage}.pt").unlink()
+    second = deepzip(*args)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("resumed") == 3
+    assert json.loads(second.stdout)["stages"][-1]["error"] == summary["stages"][-1]["error"]
+
+    # Other settings in the same work directory are refused.
+    third = deepzip(*[a if a != "4" else "3" for a in args])
+    assert third.returncode == 1
+    assert "another configuration" in third.stderr
+
+
+@pytest.mark.mnist
+def test_sensitivity_and_dsd_json(mnist_dir, tmp_path):
+    sens = deepzip(
+        "sensitivity",
+        "--data",
+        mnist_dir,
+        "--epochs",
+        "1",
+        "--ratios",
+        "0,0.5,0.9",
+        "--json",
+        *QUICK,
+    )
+    assert sens.returncode == 0, sens.stderr
+    result = json.loads(sens.stdout)
+    assert set(result["accuracy"]) == {"fc1", "fc2", "fc3"}
+    assert result["ratios"] == [0.0, 0.5, 0.9]
+    assert result["accuracy"]["fc1"][0] == result["baseline"]
+    assert set(result["chosen_sparsity"]) == {"fc1", "fc2", "fc3"}
+
+    out = tmp_path / "dsd.safetensors"
+    dsd = deepzip(
+        "dsd",
+        "--data",
+        mnist_dir,
+        "--epochs",
+        "1",
+        "--phase-epochs",
+        "1",
+        "--out",
+        out,
+        "--json",
+        *QUICK,
+    )
+    assert dsd.returncode == 0, dsd.stderr
+    summary = json.loads(dsd.stdout)
+    assert summary["sparsity"] == 0.3
+    assert {"dense_error", "sparse_error", "redense_error"} <= set(summary)
+    assert out.is_file()
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    missing = deepzip("demo", "--data", tmp_path / "nope")
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+
+    empty = deepzip("compress", "--data", tmp_path, "--out", tmp_path / "x.safetensors")
+    assert empty.returncode == 1
+    assert "train-images" in empty.stderr
+    assert not (tmp_path / "x.safetensors").exists()
+
+    sparsity = deepzip("compress", "--sparsity", "lots", "--data", tmp_path)
+    assert sparsity.returncode == 2
+    assert "--sparsity" in sparsity.stderr
+
+    bits = deepzip("compress", "--fc-bits", "40")
+    assert bits.returncode == 2
+
+    unknown = deepzip("frobnicate")
+    assert unknown.returncode == 2
+
+
+@pytest.mark.mnist
+def test_bad_model_and_weights(mnist_dir, tmp_path):
+    garbage = tmp_path / "w.pt"
+    garbage.write_bytes(b"\x00garbage")
+    bad_weights = deepzip(
+        "compress",
+        "--data",
+        mnist_dir,
+        "--weights",
+        garbage,
+        *QUICK,
+        "--out",
+        tmp_path / "o.safetensors",
+    )
+    assert bad_weights.returncode == 1
+    assert "cannot read" in bad_weights.stderr
+    assert not (tmp_path / "o.safetensors.stages").exists()  # nothing written on bad input
+    bad_model = deepzip(
+        "compress",
+        "--data",
+        mnist_dir,
+        "--model",
+        "alexnet",
+        *QUICK,
+        "--out",
+        tmp_path / "o.safetensors",
+    )
+    assert bad_model.returncode == 1
+    assert "neither a built-in" in bad_model.stderr
+    assert not (tmp_path / "o.safetensors").exists()

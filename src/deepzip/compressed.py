@@ -4,10 +4,12 @@ The training side (pruning, Han et al. 2015, and trained quantization, Deep Comp
 each compressed layer over in this form; the container stores it, the engine and the simulator
 consume it. It is pure numpy and knows nothing of torch or files.
 
-A weight is ``codebook[codes] * mask``: ``codes`` holds a cluster index for every position of the
-weight tensor, ``mask`` says which positions survived pruning. Codes at pruned positions are 0 and
-carry no information. The sparse encodings of Deep Compression §2 and EIE §III-B (relative index
-gaps with filler zeros, per-entry codes in column order) are derived from ``codes`` and ``mask``.
+A weight is ``codebook[codes]``: ``codes`` holds a codebook index for every position of the
+weight tensor. Code 0 is reserved for the exact zero, as in EIE's codebook: ``codebook[0] == 0.0``,
+pruned positions have code 0 and surviving ones a code >= 1, so ``mask == (codes != 0)``; the
+sparse format's filler zeros use code 0 too. The sparse encodings of Deep Compression §2 and
+EIE §III-B (relative index gaps with filler zeros, per-entry codes in column order) are derived
+from ``codes`` and ``mask``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ class CompressedLayer:
     Attributes:
         name: fully-qualified module name in the model (``"features.0"``).
         kind: ``"linear"`` (weight ``(out, in)``) or ``"conv2d"`` (``(out, in, kh, kw)``).
-        codebook: float32 ``(2**weight_bits,)``, the shared weights (centroids).
-        codes: uint8 or uint16, the weight's shape: cluster index of each weight.
+        codebook: float32, at most ``2**weight_bits`` entries: 0.0, then the shared weights
+            (centroids).
+        codes: uint8 or uint16, the weight's shape: codebook index of each weight (0 = pruned).
         mask: bool, the weight's shape: True where the connection survived pruning.
         bias: float32 ``(out,)`` or None.
         weight_bits: bits per cluster index (the codebook has at most ``2**weight_bits`` entries).
@@ -77,6 +80,12 @@ class CompressedLayer:
             )
         if self.codes.size and int(self.codes.max()) >= len(self.codebook):
             raise ValueError(f"layer {self.name!r}: a code points past the codebook")
+        if len(self.codebook) == 0 or self.codebook[0] != 0.0 or np.signbit(self.codebook[0]):
+            raise ValueError(f"layer {self.name!r}: codebook[0] must be 0.0 (the zero code)")
+        if not np.array_equal(self.mask, self.codes != 0):
+            raise ValueError(
+                f"layer {self.name!r}: codes must be 0 exactly where the mask is False"
+            )
         if self.bias is not None and self.bias.shape != (self.codes.shape[0],):
             raise ValueError(
                 f"layer {self.name!r}: bias shape {self.bias.shape} != ({self.codes.shape[0]},)"
@@ -100,5 +109,5 @@ class CompressedLayer:
         return self.num_kept / self.num_weights if self.num_weights else 0.0
 
     def dense_weight(self) -> np.ndarray:
-        """The dequantized weight, float32 of ``weight_shape``: ``codebook[codes] * mask``."""
-        return np.where(self.mask, self.codebook[self.codes], np.float32(0)).astype(np.float32)
+        """The dequantized weight, float32 of ``weight_shape``: ``codebook[codes]``."""
+        return self.codebook[self.codes]

@@ -43,10 +43,14 @@ def test_clusters_match_reference_kmeans_on_surviving_weights_only():
     mask = get_mask(model.fc2).numpy().copy()
     share_weights(model, QuantizeConfig(fc_bits=3), layers=["fc2"])
     survivors = weight[mask]
-    ref = kmeans_1d_reference(survivors, init_centroids(survivors, 8, "linear"))
+    # 3 bits: the zero code plus 7 clusters of surviving weights.
+    ref = kmeans_1d_reference(survivors, init_centroids(survivors, 7, "linear"))
     shared = get_shared(model.fc2)
-    np.testing.assert_allclose(shared.centroids.detach().numpy(), ref.centroids, rtol=1e-5)
-    np.testing.assert_array_equal(shared.codes.numpy()[mask], ref.labels)
+    centroids = shared.centroids.detach().numpy()
+    assert centroids[0] == 0.0
+    np.testing.assert_allclose(centroids[1:], ref.centroids, rtol=1e-5)
+    np.testing.assert_array_equal(shared.codes.numpy()[mask], ref.labels + 1)
+    assert np.all(shared.codes.numpy()[~mask] == 0)
     # Layers not named are untouched.
     assert get_shared(model.fc1) is None
 
@@ -72,8 +76,9 @@ def test_fewer_survivors_than_clusters_and_fully_pruned_layer():
     attach_mask(model.fc2, torch.zeros(100, 300, dtype=torch.bool))
     share_weights(model)
     layers = {layer.name: layer for layer in compressed_layers(model)}
-    assert len(layers["fc3"].codebook) == 3
+    assert len(layers["fc3"].codebook) == 4  # the zero code and one per survivor
     assert layers["fc2"].num_kept == 0
+    np.testing.assert_array_equal(layers["fc2"].codebook, [0.0])
     assert torch.all(model.fc2.weight == 0)
 
 

@@ -1,10 +1,12 @@
 """Trained quantization by weight sharing (Deep Compression §3.1–3.2).
 
-Per layer, a 1-D k-means over the surviving (non-zero) weights only, with 2^b clusters
-(b = 8 for convolution and 5 for fully connected layers by default, as in the paper's AlexNet
-experiments; overridable per layer) and linear initialisation by default. The layer then computes
-its weight from the centroids through :class:`SharedWeights`, and fine-tuning the centroids is
-ordinary training. ``compressed_layers`` hands the result over as :class:`CompressedLayer`.
+Per layer, a 1-D k-means over the surviving (non-zero) weights only, into a codebook of 2^b
+shared weights whose first entry is the exact zero (EIE's codebook: pruned weights and filler
+zeros point at it), so the survivors form 2^b − 1 clusters. b = 8 for convolution and 5 for fully
+connected layers by default, as in the paper's AlexNet experiments, overridable per layer; linear
+initialisation by default. The layer then computes its weight from the centroids through
+:class:`SharedWeights`, and fine-tuning the centroids is ordinary training.
+``compressed_layers`` hands the result over as :class:`CompressedLayer`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from deepzip.compressed import CompressedLayer
 from deepzip.core.kmeans import InitMethod, init_centroids, kmeans_1d
 from deepzip.layers import layer_kind, select_layers
 from deepzip.prune.mask import effective_weight, get_mask
-from deepzip.share.shared_weights import attach_shared, get_shared
+from deepzip.share.shared_weights import SharedWeights, attach_shared, get_shared
 
 
 @dataclass(frozen=True)
@@ -58,20 +60,23 @@ class QuantizeConfig:
 
 
 def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
-    """Cluster one layer's surviving weights and attach the shared-weight parametrization."""
+    """Cluster one layer's surviving weights and attach the shared-weight parametrization.
+
+    Code 0 is the exact zero, as in EIE's codebook: pruned weights and the sparse format's filler
+    zeros use it, so the surviving weights share the other ``2**bits - 1`` codes.
+    """
     weight = effective_weight(module)
     mask_t = get_mask(module)
     mask = mask_t.numpy().copy() if mask_t is not None else np.ones(weight.shape, dtype=bool)
     values = weight[mask]
     codes = np.zeros(weight.shape, dtype=np.int32)
-    if values.size == 0:
-        centroids = np.zeros(1)
-    else:
-        k = min(2**bits, values.size)
+    centroids = np.zeros(1)
+    if values.size:
+        k = min(2**bits - 1, values.size)
         init = init_centroids(values, k, config.init, seed=config.seed)
         result = kmeans_1d(values, init, max_iter=config.max_iter)
-        centroids = result.centroids
-        codes[mask] = result.labels
+        centroids = np.concatenate([[0.0], result.centroids])
+        codes[mask] = result.labels.astype(np.int32) + 1
     attach_shared(module, centroids, codes, mask)
 
 
@@ -97,6 +102,12 @@ def _layer_metadata(module: nn.Module) -> dict:
     return {}
 
 
+def _codebook(shared: SharedWeights) -> np.ndarray:
+    codebook = shared.centroids.detach().numpy().astype(np.float32)
+    codebook[0] = 0.0  # the zero code; training cannot move it (it gets no gradient), but be exact
+    return codebook
+
+
 def compressed_layers(
     model: nn.Module, config: QuantizeConfig | None = None
 ) -> list[CompressedLayer]:
@@ -114,7 +125,7 @@ def compressed_layers(
             CompressedLayer(
                 name=name,
                 kind=layer_kind(module),
-                codebook=shared.centroids.detach().numpy().astype(np.float32),
+                codebook=_codebook(shared),
                 codes=shared.codes.numpy().astype(dtype),
                 mask=shared.mask.numpy().copy(),
                 bias=None if bias is None else bias.detach().numpy().astype(np.float32),

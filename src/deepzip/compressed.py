@@ -111,3 +111,69 @@ class CompressedLayer:
     def dense_weight(self) -> np.ndarray:
         """The dequantized weight, float32 of ``weight_shape``: ``codebook[codes]``."""
         return self.codebook[self.codes]
+
+
+#: Operations a stored network may contain, in forward order (the container's network record).
+OP_KINDS = ("linear", "conv2d", "relu", "maxpool2d", "avgpool2d", "flatten", "dropout")
+
+
+@dataclass(frozen=True)
+class NetworkOp:
+    """One step of a feed-forward network, enough to run it without its Python class.
+
+    Attributes:
+        kind: one of ``OP_KINDS``.
+        layer: for ``linear`` and ``conv2d``, the name of the weight's layer: a CompressedLayer of
+            the model, or ``<layer>.weight`` (and ``<layer>.bias``) among its plain tensors.
+        params: integers, by kind: ``conv2d`` (stride_h, stride_w, pad_h, pad_w, dilation_h,
+            dilation_w, groups); ``maxpool2d`` / ``avgpool2d`` (kernel_h, kernel_w, stride_h,
+            stride_w, pad_h, pad_w); ``flatten`` (start_dim, end_dim); others none. ``dropout``
+            is the identity at inference and is kept only to mirror the original network.
+    """
+
+    kind: str
+    layer: str | None = None
+    params: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in OP_KINDS:
+            raise ValueError(f"network op kind {self.kind!r} is not one of {OP_KINDS}")
+        expected = {"conv2d": 7, "maxpool2d": 6, "avgpool2d": 6, "flatten": 2}.get(self.kind, 0)
+        if len(self.params) != expected:
+            raise ValueError(f"a {self.kind} op takes {expected} params, got {len(self.params)}")
+        if (self.layer is not None) != (self.kind in ("linear", "conv2d")):
+            needs = "needs" if self.layer is None else "has no"
+            raise ValueError(f"a {self.kind} op {needs} layer")
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedModel:
+    """What a .dzip file holds: the compressed layers, the network that runs them (None when the
+    model could not be described), and the remaining float32 tensors by name (biases and weights of
+    layers left uncompressed, named as in the model's state_dict)."""
+
+    layers: list[CompressedLayer]
+    network: list[NetworkOp] | None = None
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError("layer names must be unique")
+        for ops_layer in (op.layer for op in self.network or [] if op.layer is not None):
+            if ops_layer not in names and f"{ops_layer}.weight" not in self.tensors:
+                raise ValueError(f"network op refers to {ops_layer!r}, which the model lacks")
+
+    def layer(self, name: str) -> CompressedLayer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    @property
+    def dense_bytes(self) -> int:
+        """fp32 size of all original weights and biases (compressed layers and plain tensors)."""
+        total = sum(layer.num_weights for layer in self.layers)
+        total += sum(layer.bias.size for layer in self.layers if layer.bias is not None)
+        total += sum(t.size for t in self.tensors.values())
+        return 4 * total

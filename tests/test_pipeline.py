@@ -4,14 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepzip.pipeline import (
-    CompressConfig,
-    PipelineError,
-    Reporter,
-    load_layers,
-    run_pipeline,
-    save_layers,
-)
+from deepzip.pipeline import CompressConfig, PipelineError, Reporter, run_pipeline
 from deepzip.prune import PruneConfig
 from deepzip.share import QuantizeConfig
 from deepzip.training import TensorData, TrainConfig
@@ -114,12 +107,15 @@ def test_corrupt_checkpoint_is_a_clear_error(tiny_data, tmp_path):
         run_pipeline(CONFIG, tiny_data, tmp_path)
 
 
-def test_compressed_layers_file_round_trip(tiny_data, tmp_path):
+def test_result_round_trips_through_a_dzip_file(tiny_data, tmp_path):
+    from deepzip.container import read_dzip, write_dzip
+    from deepzip.network import to_compressed_model, to_torch
+
     result = run_pipeline(CONFIG, tiny_data, tmp_path / "w")
-    path = tmp_path / "out.safetensors"
-    save_layers(path, result.layers)
-    back = load_layers(path)
-    for a, b in zip(result.layers, back):
+    path = tmp_path / "model.dzip"
+    write_dzip(path, to_compressed_model(result.model, CONFIG.quantize))
+    back = read_dzip(path)
+    for a, b in zip(result.layers, back.layers):
         assert (a.name, a.kind, a.weight_bits, a.index_bits) == (
             b.name,
             b.kind,
@@ -128,7 +124,10 @@ def test_compressed_layers_file_round_trip(tiny_data, tmp_path):
         )
         np.testing.assert_array_equal(a.dense_weight(), b.dense_weight())
         np.testing.assert_array_equal(a.bias, b.bias)
-    assert not list(tmp_path.glob(".out.safetensors.*"))
+    with torch.no_grad():
+        x = tiny_data.test_x[:50]
+        assert torch.equal(to_torch(back)(x), to_torch(to_compressed_model(result.model))(x))
+        torch.testing.assert_close(to_torch(back)(x), result.model(x), rtol=1e-5, atol=1e-6)
 
 
 def test_user_model_factory_and_weights(tiny_data, tmp_path):

@@ -21,6 +21,10 @@ import numpy as np
 
 LAYER_KINDS = ("linear", "conv2d")
 
+#: At most 4096 shared weights per layer (Deep Compression uses 5–8 bits); it bounds the Huffman
+#: decoding table a file can ask for.
+MAX_WEIGHT_BITS = 12
+
 
 @dataclass(frozen=True, eq=False)
 class CompressedLayer:
@@ -52,10 +56,12 @@ class CompressedLayer:
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"layer {self.name!r}: kind {self.kind!r} is not one of {LAYER_KINDS}")
-        if not 1 <= self.weight_bits <= 16:
-            raise ValueError(f"layer {self.name!r}: weight_bits {self.weight_bits} not in 1..16")
-        if not 1 <= self.index_bits <= 16:
-            raise ValueError(f"layer {self.name!r}: index_bits {self.index_bits} not in 1..16")
+        if not 1 <= self.weight_bits <= MAX_WEIGHT_BITS:
+            raise ValueError(
+                f"layer {self.name!r}: weight_bits {self.weight_bits} not in 1..{MAX_WEIGHT_BITS}"
+            )
+        if not 1 <= self.index_bits <= 8:
+            raise ValueError(f"layer {self.name!r}: index_bits {self.index_bits} not in 1..8")
         if self.codebook.dtype != np.float32 or self.codebook.ndim != 1:
             raise ValueError(f"layer {self.name!r}: codebook must be 1-D float32")
         if len(self.codebook) > 2**self.weight_bits:
@@ -116,6 +122,9 @@ class CompressedLayer:
 #: Operations a stored network may contain, in forward order (the container's network record).
 OP_KINDS = ("linear", "conv2d", "relu", "maxpool2d", "avgpool2d", "flatten", "dropout")
 
+#: How many integer params each op kind takes (kinds not listed take none).
+OP_PARAM_COUNTS = {"conv2d": 7, "maxpool2d": 6, "avgpool2d": 6, "flatten": 2}
+
 
 @dataclass(frozen=True)
 class NetworkOp:
@@ -138,7 +147,7 @@ class NetworkOp:
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
             raise ValueError(f"network op kind {self.kind!r} is not one of {OP_KINDS}")
-        expected = {"conv2d": 7, "maxpool2d": 6, "avgpool2d": 6, "flatten": 2}.get(self.kind, 0)
+        expected = OP_PARAM_COUNTS.get(self.kind, 0)
         if len(self.params) != expected:
             raise ValueError(f"a {self.kind} op takes {expected} params, got {len(self.params)}")
         if (self.layer is not None) != (self.kind in ("linear", "conv2d")):

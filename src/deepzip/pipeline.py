@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepzip._files import atomic_write
 from deepzip.compressed import CompressedLayer
 from deepzip.config import to_json
 from deepzip.layers import select_layers
@@ -173,14 +172,7 @@ def save_checkpoint(path: Path, model: nn.Module, stage: str, results: list[Stag
         "results": json.dumps([r.__dict__ for r in results]),
         "state_dict": model.state_dict(),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
@@ -234,9 +226,8 @@ def run_pipeline(
                 "or restart (--restart)"
             )
     else:
-        tmp = config_path.with_suffix(".tmp")
-        tmp.write_text(to_json(config))
-        os.replace(tmp, config_path)
+        text = to_json(config).encode()
+        atomic_write(config_path, lambda f: f.write(text))
 
     results: list[StageResult] = []
     done = [s for s in stages if (work / f"{s}.pt").exists()]
@@ -302,90 +293,27 @@ __all__ = [
     "build",
     "demo_config",
     "load_checkpoint",
-    "load_layers",
     "load_model_factory",
     "load_state_dict",
     "run_pipeline",
     "save_checkpoint",
-    "save_layers",
     "save_state_dict",
+    "save_torch_state_dict",
 ]
 
 
 # --- outputs ------------------------------------------------------------------------------------
 
 
-def _atomic_safetensors(
-    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
-) -> None:
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def save_torch_state_dict(path: str | Path, state: dict[str, torch.Tensor]) -> None:
+    """Write plain weights with torch.save (loadable with ``weights_only=True``), atomically."""
+    atomic_write(path, lambda f: torch.save(dict(state), f))
 
 
 def save_state_dict(path: str | Path, state: dict[str, torch.Tensor]) -> None:
     """Write plain weights as safetensors, atomically."""
-    _atomic_safetensors(Path(path), dict(state), {"format": "deepzip-weights/1"})
+    from safetensors.torch import save
 
-
-def save_layers(path: str | Path, layers: list[CompressedLayer]) -> None:
-    """Write compressed layers as safetensors (codebook, codes, mask, bias per layer; settings in
-    the header), atomically. The .dzip container (docs/FORMAT.md) will be the compact form."""
-    tensors: dict[str, torch.Tensor] = {}
-    info = []
-    for layer in layers:
-        tensors[f"{layer.name}.codebook"] = torch.from_numpy(layer.codebook)
-        tensors[f"{layer.name}.codes"] = torch.from_numpy(layer.codes.astype(np.int32))
-        tensors[f"{layer.name}.mask"] = torch.from_numpy(layer.mask)
-        if layer.bias is not None:
-            tensors[f"{layer.name}.bias"] = torch.from_numpy(layer.bias)
-        info.append(
-            {
-                "name": layer.name,
-                "kind": layer.kind,
-                "weight_bits": layer.weight_bits,
-                "index_bits": layer.index_bits,
-                "metadata": layer.metadata,
-            }
-        )
-    _atomic_safetensors(
-        Path(path), tensors, {"format": "deepzip-layers/1", "layers": json.dumps(info)}
-    )
-
-
-def load_layers(path: str | Path) -> list[CompressedLayer]:
-    """Read what ``save_layers`` wrote."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != "deepzip-layers/1":
-            raise PipelineError(f"{path} is not a deepzip layers file")
-        layers = []
-        for info in json.loads(meta["layers"]):
-            name = info["name"]
-            codes = f.get_tensor(f"{name}.codes")
-            bias_key = f"{name}.bias"
-            layers.append(
-                CompressedLayer(
-                    name=name,
-                    kind=info["kind"],
-                    codebook=f.get_tensor(f"{name}.codebook"),
-                    codes=codes.astype(np.uint8 if info["weight_bits"] <= 8 else np.uint16),
-                    mask=f.get_tensor(f"{name}.mask"),
-                    bias=f.get_tensor(bias_key) if bias_key in f.keys() else None,
-                    weight_bits=info["weight_bits"],
-                    index_bits=info["index_bits"],
-                    metadata=info["metadata"],
-                )
-            )
-    return layers
+    tensors = {k: v.contiguous() for k, v in state.items()}
+    data = save(tensors, metadata={"format": "deepzip-weights/1"})
+    atomic_write(path, lambda f: f.write(data))

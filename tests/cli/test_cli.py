@@ -43,7 +43,7 @@ def test_demo_json_keys_on_real_mnist(mnist_dir, tmp_path):
 
 @pytest.mark.mnist
 def test_compress_writes_layers_and_resumes(mnist_dir, tmp_path):
-    out = tmp_path / "lenet.safetensors"
+    out = tmp_path / "lenet.dzip"
     args = [
         "compress",
         "--data",
@@ -78,15 +78,45 @@ def test_compress_writes_layers_and_resumes(mnist_dir, tmp_path):
     ]
     assert all(layer["clusters"] == 16 for layer in summary["layers"])
 
-    from deepzip.pipeline import load_layers
+    assert summary["file_bytes"] == out.stat().st_size
+    assert summary["dense_bytes"] == 4 * (266200 + 300 + 100 + 10)
+    from deepzip.container import read_dzip
 
-    layers = load_layers(out)
+    layers = read_dzip(out).layers
     assert [layer.name for layer in layers] == ["fc1", "fc2", "fc3"]
     assert all(abs(layer.density - 0.1) < 1e-3 for layer in layers)
 
+    # inspect: the total row is the file's real size; the JSON has the contract keys.
+    shown = deepzip("inspect", out, "--json")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["file_bytes"] == out.stat().st_size == report["total"]["bytes_pqh"]
+    assert report["dense_bytes"] == summary["dense_bytes"]
+    assert [row["name"] for row in report["layers"]] == ["fc1", "fc2", "fc3"]
+    assert sum(report["parts"].values()) == report["file_bytes"]
+    table = deepzip("inspect", out)
+    assert table.returncode == 0 and "fc1" in table.stdout and "total" in table.stdout
+
+    # decompress: dense weights equal the fine-tuned quantized model's, bit for bit.
+    import torch
+    from safetensors.numpy import load_file
+
+    for suffix in (".safetensors", ".pt"):
+        dense = tmp_path / f"dense{suffix}"
+        done = deepzip("decompress", out, "-o", dense)
+        assert done.returncode == 0, done.stderr
+        state = (
+            load_file(dense)
+            if suffix == ".safetensors"
+            else {k: v.numpy() for k, v in torch.load(dense, weights_only=True).items()}
+        )
+        for layer in layers:
+            assert state[f"{layer.name}.weight"].tobytes() == layer.dense_weight().tobytes()
+            assert state[f"{layer.name}.bias"].tobytes() == layer.bias.tobytes()
+
     # Simulate an interruption: drop the last two checkpoints, run again, it resumes.
     for stage in ("quantize", "finetune"):
-        (tmp_path / "lenet.safetensors.stages" / f"{stage}.pt").unlink()
+        (tmp_path / "lenet.dzip.stages" / f"{stage}.pt").unlink()
     second = deepzip(*args)
     assert second.returncode == 0, second.stderr
     assert second.stderr.count("resumed") == 3
@@ -144,10 +174,19 @@ def test_bad_input_gives_clear_errors(tmp_path):
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
 
-    empty = deepzip("compress", "--data", tmp_path, "--out", tmp_path / "x.safetensors")
+    empty = deepzip("compress", "--data", tmp_path, "--out", tmp_path / "x.dzip")
     assert empty.returncode == 1
     assert "train-images" in empty.stderr
-    assert not (tmp_path / "x.safetensors").exists()
+    assert not (tmp_path / "x.dzip").exists()
+
+    corrupt = tmp_path / "bad.dzip"
+    corrupt.write_bytes(b"DZIP" + bytes(40))
+    for args in (["inspect", corrupt], ["decompress", corrupt, "-o", tmp_path / "o.safetensors"]):
+        result = deepzip(*args)
+        assert result.returncode == 1, args
+        assert result.stderr.startswith("Error:")
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o.safetensors").exists()
 
     sparsity = deepzip("compress", "--sparsity", "lots", "--data", tmp_path)
     assert sparsity.returncode == 2
@@ -172,11 +211,11 @@ def test_bad_model_and_weights(mnist_dir, tmp_path):
         garbage,
         *QUICK,
         "--out",
-        tmp_path / "o.safetensors",
+        tmp_path / "o.dzip",
     )
     assert bad_weights.returncode == 1
     assert "cannot read" in bad_weights.stderr
-    assert not (tmp_path / "o.safetensors.stages").exists()  # nothing written on bad input
+    assert not (tmp_path / "o.dzip.stages").exists()  # nothing written on bad input
     bad_model = deepzip(
         "compress",
         "--data",
@@ -185,8 +224,8 @@ def test_bad_model_and_weights(mnist_dir, tmp_path):
         "alexnet",
         *QUICK,
         "--out",
-        tmp_path / "o.safetensors",
+        tmp_path / "o.dzip",
     )
     assert bad_model.returncode == 1
     assert "neither a built-in" in bad_model.stderr
-    assert not (tmp_path / "o.safetensors").exists()
+    assert not (tmp_path / "o.dzip").exists()

@@ -25,12 +25,13 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from deepzip.container import FormatError
         from deepzip.data import DataError
         from deepzip.pipeline import PipelineError
 
         try:
             return func(*args, **kwargs)
-        except (DataError, PipelineError, ValueError, KeyError, OSError) as exc:
+        except (DataError, FormatError, PipelineError, ValueError, KeyError, OSError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise click.ClickException(str(message)) from exc
 
@@ -50,6 +51,11 @@ def _load_data(data_dir: Path | None):  # -> TensorData
     return TensorData.from_arrays(
         mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels
     )
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (not None), to override a config with ``replace``."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _parse_sparsity(text: str | None) -> float | dict[str, float] | None:
@@ -200,7 +206,7 @@ def demo(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where the compressed layers go (safetensors). Default: <model>.compressed.safetensors.",
+    help="The .dzip file to write. Default: <model>.dzip.",
 )
 @click.option(
     "--work-dir",
@@ -224,13 +230,16 @@ def demo(
 )
 @click.option("--finetune-epochs", type=click.IntRange(min=0), help="Centroid fine-tuning epochs.")
 @click.option(
-    "--fc-bits", type=click.IntRange(1, 16), help="Weight bits of Linear layers (default 5)."
+    "--fc-bits", type=click.IntRange(1, 12), help="Weight bits of Linear layers (default 5)."
 )
 @click.option(
-    "--conv-bits", type=click.IntRange(1, 16), help="Weight bits of Conv2d layers (default 8)."
+    "--conv-bits", type=click.IntRange(1, 12), help="Weight bits of Conv2d layers (default 8)."
 )
 @click.option(
     "--init", type=click.Choice(["linear", "density", "random"]), help="k-means initialisation."
+)
+@click.option(
+    "--index-bits", type=click.IntRange(2, 8), help="Bits per relative index (default 5)."
 )
 @json_option
 @seed_option
@@ -254,6 +263,7 @@ def compress(
     fc_bits: int | None,
     conv_bits: int | None,
     init: str | None,
+    index_bits: int | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -261,56 +271,51 @@ def compress(
 ) -> None:
     """Prune, retrain, quantize and fine-tune a model, with a checkpoint after every stage."""
     from deepzip.config import from_json
-    from deepzip.pipeline import CompressConfig, run_pipeline, save_layers
+    from deepzip.container import write_dzip
+    from deepzip.network import to_compressed_model
+    from deepzip.pipeline import CompressConfig, run_pipeline
 
     config = from_json(CompressConfig, config_file.read_text()) if config_file else CompressConfig()
     config = replace(config, model=model, weights=str(weights) if weights else config.weights)
-    train_cfg = replace(
-        config.train,
-        seed=seed,
-        **{k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None},
-    )
+    train_cfg = replace(config.train, seed=seed, **_given(epochs=epochs, lr=lr))
     prune_cfg = config.prune
     if sparsity is not None or quality is not None:
         prune_cfg = replace(prune_cfg, sparsity=_parse_sparsity(sparsity), quality=quality)
-    prune_cfg = replace(
-        prune_cfg,
-        **{
-            k: v
-            for k, v in {"steps": steps, "retrain_epochs": retrain_epochs}.items()
-            if v is not None
-        },
-    )
+    prune_cfg = replace(prune_cfg, **_given(steps=steps, retrain_epochs=retrain_epochs))
     quant_cfg = replace(
         config.quantize,
-        **{
-            k: v
-            for k, v in {"fc_bits": fc_bits, "conv_bits": conv_bits, "init": init}.items()
-            if v is not None
-        },
+        **_given(fc_bits=fc_bits, conv_bits=conv_bits, init=init, index_bits=index_bits),
     )
     config = replace(config, train=train_cfg, prune=prune_cfg, quantize=quant_cfg)
-    if finetune_epochs is not None:
-        config = replace(config, finetune_epochs=finetune_epochs)
     config = replace(
         config,
-        train_subset=train_limit or config.train_subset,
-        test_subset=test_limit or config.test_subset,
+        **_given(finetune_epochs=finetune_epochs, train_subset=train_limit, test_subset=test_limit),
     )
     stem = model.replace(":", "_").replace(".", "_")
-    out_path = out_path or Path(f"{stem}.compressed.safetensors")
+    out_path = out_path or Path(f"{stem}.dzip")
     work_dir = work_dir or out_path.with_name(out_path.name + ".stages")
     data = _load_data(data_dir)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
     result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
-    save_layers(out_path, result.layers)
-    summary = {**_stage_summary(result), "out": str(out_path), "work_dir": str(work_dir)}
+    compressed = to_compressed_model(result.model, config.quantize)
+    file_bytes = write_dzip(out_path, compressed)
+    summary = {
+        **_stage_summary(result),
+        "out": str(out_path),
+        "work_dir": str(work_dir),
+        "file_bytes": file_bytes,
+        "dense_bytes": compressed.dense_bytes,
+        "ratio": compressed.dense_bytes / file_bytes,
+    }
     if as_json:
         print_json(summary)
         return
     out.print(console.stage_table(result.stages, f"deepzip compress: {model}"))
     _print_layers(result)
-    out.print(f"compressed layers written to {out_path}")
+    out.print(
+        f"{out_path}: {file_bytes:,} bytes, {summary['ratio']:.1f}× smaller than the dense "
+        f"fp32 weights ({compressed.dense_bytes:,} bytes); see `deepzip inspect {out_path}`"
+    )
 
 
 @cli.command()
@@ -530,6 +535,93 @@ def dsd(
         f"DSD: error dense {percent(errors['dense'])} → sparse {percent(errors['sparse'])} "
         f"→ re-dense {percent(errors['redense'])}"
     )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@_fail_cleanly
+def inspect(file: Path, as_json: bool) -> None:
+    """Per-layer sizes of a .dzip file (Deep Compression's Tables 2–5), from the file alone."""
+    from rich.table import Table
+
+    from deepzip.container import dzip_sizes
+    from deepzip.report import inspect_report
+
+    report = inspect_report(dzip_sizes(file))
+    if as_json:
+        print_json(report.to_dict())
+        return
+    table = Table(title=f"{file}: {report.file_bytes:,} bytes, {report.ratio:.1f}× smaller")
+    headers = [
+        "layer",
+        "#weights",
+        "kept",
+        "weight bits P+Q",
+        "P+Q+H",
+        "index bits P+Q",
+        "P+Q+H",
+        "rate P+Q",
+        "P+Q+H",
+        "bytes",
+    ]
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in (*report.rows, report.total):
+        table.add_row(
+            row.name,
+            f"{row.weights:,}",
+            percent(row.kept),
+            f"{row.weight_bits_pq:.1f}",
+            f"{row.weight_bits_pqh:.2f}",
+            f"{row.index_bits_pq:.1f}",
+            f"{row.index_bits_pqh:.2f}",
+            f"{percent(row.rate_pq)} ({1 / row.rate_pq:.0f}×)" if row.rate_pq else "-",
+            f"{percent(row.rate_pqh)} ({1 / row.rate_pqh:.0f}×)" if row.rate_pqh else "-",
+            f"{row.bytes_pqh:,}",
+            end_section=row is report.rows[-1] if report.rows else False,
+        )
+    out.print(table)
+    parts = Table(title="bytes per part")
+    parts.add_column("part")
+    parts.add_column("bytes", justify="right")
+    parts.add_column("share", justify="right")
+    for name, size in report.parts.items():
+        parts.add_row(name, f"{size:,}", percent(size / report.file_bytes))
+    parts.add_row("total (file size)", f"{report.file_bytes:,}", "100.00%", end_section=True)
+    out.print(parts)
+    out.print(
+        f"dense fp32 size {report.dense_bytes:,} bytes; header, tables and checksum "
+        f"{percent(report.overhead_fraction)} of the file"
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output: .safetensors, or .pt/.pth for a weights-only torch state_dict.",
+)
+@_fail_cleanly
+def decompress(file: Path, out_path: Path) -> None:
+    """Write the dense (dequantized) weights of a .dzip file."""
+    from deepzip.container import read_dzip
+    from deepzip.network import dense_state_dict
+    from deepzip.pipeline import save_state_dict, save_torch_state_dict
+
+    state = dense_state_dict(read_dzip(file))
+    if out_path.suffix in (".pt", ".pth"):
+        save_torch_state_dict(out_path, state)
+    elif out_path.suffix == ".safetensors":
+        save_state_dict(out_path, state)
+    else:
+        raise click.BadParameter("give a .safetensors, .pt or .pth file name", param_hint="-o")
+    total = sum(t.numel() for t in state.values())
+    err.print(f"{out_path}: {len(state)} tensors, {total:,} values")
 
 
 def main() -> None:

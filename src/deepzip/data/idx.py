@@ -21,14 +21,16 @@ from __future__ import annotations
 import io
 import math
 import os
-import secrets
 import struct
 import zlib
 from collections.abc import Iterator
 from gzip import BadGzipFile, GzipFile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from deepzip._files import atomic_write
 
 __all__ = [
     "IDX_DTYPES",
@@ -205,27 +207,19 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, gzip: bool) ->
     The bytes go to a temporary file in the same folder that replaces `path` only once complete;
     on any error the temporary file is removed and `path` is left as it was.
     """
-    path = Path(path)
     header, items = _header_and_payload(array, str(path))
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() would.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, "wb") as out:
-            if gzip:
-                # filename="" keeps the temporary name out of the gzip header; mtime=0 keeps the
-                # bytes the same from run to run.
-                with GzipFile(
-                    filename="", mode="wb", fileobj=out, compresslevel=_GZIP_LEVEL, mtime=0
-                ) as stream:
-                    stream.write(header)
-                    stream.write(items.reshape(-1).view(np.uint8).data)
-            else:
-                out.write(header)
-                out.write(items.reshape(-1).view(np.uint8).data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+
+    def write(out: BinaryIO) -> None:
+        if gzip:
+            # filename="" keeps the temporary name out of the gzip header; mtime=0 keeps the
+            # bytes the same from run to run.
+            with GzipFile(
+                filename="", mode="wb", fileobj=out, compresslevel=_GZIP_LEVEL, mtime=0
+            ) as stream:
+                stream.write(header)
+                stream.write(items.reshape(-1).view(np.uint8).data)
+        else:
+            out.write(header)
+            out.write(items.reshape(-1).view(np.uint8).data)
+
+    atomic_write(path, write)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from deepzip.compressed import CompressedLayer
+from deepzip.compressed import MAX_WEIGHT_BITS, CompressedLayer
 from deepzip.core.kmeans import InitMethod, init_centroids, kmeans_1d
 from deepzip.layers import layer_kind, select_layers
 from deepzip.prune.mask import effective_weight, get_mask
@@ -46,12 +46,12 @@ class QuantizeConfig:
 
     def __post_init__(self) -> None:
         for name, b in {"conv_bits": self.conv_bits, "fc_bits": self.fc_bits, **self.bits}.items():
-            if not 1 <= b <= 16:
-                raise ValueError(f"bits for {name} must be in 1..16, got {b}")
+            if not 1 <= b <= MAX_WEIGHT_BITS:
+                raise ValueError(f"bits for {name} must be in 1..{MAX_WEIGHT_BITS}, got {b}")
         if self.init not in ("linear", "density", "random"):
             raise ValueError(f"init must be linear, density or random, got {self.init!r}")
-        if not 1 <= self.index_bits <= 16:
-            raise ValueError(f"index_bits must be in 1..16, got {self.index_bits}")
+        if not 1 <= self.index_bits <= 8:
+            raise ValueError(f"index_bits must be in 1..8, got {self.index_bits}")
 
     def bits_for(self, name: str, module: nn.Module) -> int:
         if name in self.bits:

@@ -1,0 +1,311 @@
+"""Fuzz the .dzip reader: mutated and truncated files may raise only FormatError.
+
+Target (issue): at least 100,000 mutated and truncated files raise only the format's own errors:
+no other exception, no hang, no allocation beyond a small multiple of the file size.
+
+Seeds are the golden files of tests/container/golden/ and a small two-layer model built here
+(about 3 KB). Each fuzz file is a seed with 1-4 random mutations (bit flips, byte changes,
+"interesting" values, insertions, deletions, duplicated or spliced chunks, truncation) and is read
+in one of two modes, alternately:
+
+- raw: as mutated; most are caught by the size or checksum checks;
+- repaired: the header's file_size and the checksum are recomputed after mutating, so the parser
+  itself must find the damage.
+
+For every read the harness records the outcome (the exception class, or "decoded" for a file
+that is still valid), the wall time, and the peak traced allocation (tracemalloc, which sees
+numpy's buffers) above the baseline, relative to the file size (at least RATIO_FLOOR bytes).
+Each file goes through read_dzip and dzip_sizes, which must agree on whether it is valid. A read
+that takes longer than --timeout seconds kills its worker through faulthandler (a hang fails the
+run). Any exception outside the FormatError family is printed with its traceback, the file is
+saved under benchmarks/results/fuzz_failures/, and the run exits with status 1.
+
+    python benchmarks/fuzz_container.py [--files N] [--workers N] [--seed N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import json
+import multiprocessing
+import platform
+import random
+import sys
+import time
+import traceback
+import tracemalloc
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.container import FormatError, dzip_bytes, dzip_sizes, read_dzip
+from deepzip.container.layout import MIN_FILE_SIZE, seal
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "container" / "golden"
+RESULTS = ROOT / "benchmarks" / "results"
+INTERESTING = [0, 1, 2, 7, 8, 15, 16, 0x3F, 0x40, 0x7F, 0x80, 0x81, 0xFE, 0xFF]
+CHUNK = 500
+RATIO_FLOOR = 1024
+"""Files shorter than this are compared with this many bytes: below it the fixed cost of a read
+(Python objects, a 4096-entry Huffman lookup table, the exception) dominates any ratio."""
+
+
+def medium_model() -> CompressedModel:
+    """A conv layer and a linear layer at LeNet-like densities, a network, one plain tensor."""
+    rng = np.random.default_rng(0)
+
+    def layer(name, kind, shape, density, bits, index_bits, metadata=None):
+        size = int(np.prod(shape))
+        mask = rng.random(size) < density
+        codes = np.where(mask, rng.integers(1, 2**bits, size), 0).astype(np.uint8)
+        codebook = np.concatenate([[0.0], rng.normal(0, 0.1, 2**bits - 1)]).astype(np.float32)
+        bias = rng.normal(0, 0.1, shape[0]).astype(np.float32)
+        return CompressedLayer(
+            name,
+            kind,
+            codebook,
+            codes.reshape(shape),
+            mask.reshape(shape),
+            bias,
+            bits,
+            index_bits,
+            metadata or {},
+        )
+
+    conv_metadata = {"stride": [1, 1], "padding": [0, 0], "dilation": [1, 1], "groups": 1}
+    layers = [
+        layer("conv", "conv2d", (6, 1, 5, 5), 0.6, 4, 3, conv_metadata),
+        layer("fc", "linear", (10, 600), 0.3, 5, 4),
+    ]
+    network = [
+        NetworkOp("conv2d", "conv", (1, 1, 0, 0, 1, 1, 1)),
+        NetworkOp("relu"),
+        NetworkOp("maxpool2d", None, (2, 2, 2, 2, 0, 0)),
+        NetworkOp("flatten", None, (1, -1)),
+        NetworkOp("linear", "fc"),
+        NetworkOp("linear", "out"),
+    ]
+    tensors = {"out.weight": rng.normal(size=(2, 10)).astype(np.float32)}
+    return CompressedModel(layers, network, tensors)
+
+
+def seed_files() -> list[bytes]:
+    return [p.read_bytes() for p in sorted(GOLDEN.glob("*.dzip"))] + [dzip_bytes(medium_model())]
+
+
+def mutate(data: bytes, seeds: list[bytes], rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.choice(
+            [
+                "flip",
+                "flip",
+                "byte",
+                "interesting",
+                "insert",
+                "delete",
+                "duplicate",
+                "splice",
+                "truncate",
+            ]
+        )
+        at = rng.randrange(max(len(out), 1))
+        if kind == "flip" and out:
+            out[at] ^= 1 << rng.randrange(8)
+        elif kind == "byte" and out:
+            out[at] = rng.randrange(256)
+        elif kind == "interesting" and out:
+            out[at] = rng.choice(INTERESTING)
+        elif kind == "insert":
+            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif kind == "delete":
+            del out[at : at + rng.randint(1, 16)]
+        elif kind == "duplicate":
+            out[at:at] = out[at : at + rng.randint(1, 32)]
+        elif kind == "splice":
+            other = rng.choice(seeds)
+            start = rng.randrange(len(other))
+            out[at : at + rng.randint(0, 16)] = other[start : start + rng.randint(1, 32)]
+        else:
+            del out[rng.randrange(len(out) + 1) :]
+    return bytes(out)
+
+
+def read_one(data: bytes) -> str:
+    """The outcome of read_dzip; dzip_sizes must agree on whether the file is valid."""
+    outcomes = []
+    for reader in (read_dzip, dzip_sizes):
+        try:
+            reader(data)
+            outcomes.append("decoded")
+        except FormatError as error:
+            outcomes.append(type(error).__name__)
+    if (outcomes[0] == "decoded") != (outcomes[1] == "decoded"):
+        raise AssertionError(f"read_dzip: {outcomes[0]}, but dzip_sizes: {outcomes[1]}")
+    return outcomes[0]
+
+
+def run_chunk(args: tuple[int, int, int, float]) -> dict:
+    """Fuzz files ``first .. first + count - 1``; file i is mutated by Random((seed, i))."""
+    first, count, seed, timeout = args
+    seeds = seed_files()
+    for data in seeds:  # load the numba kernels before measuring memory
+        read_one(data)
+    tracemalloc.start()
+    outcomes = {"raw": Counter(), "repaired": Counter()}
+    worst_ratio = (0.0, 0, 0, "", "")
+    max_peak = max_time = 0.0
+    times = []
+    failures = []
+    for i in range(first, first + count):
+        rng = random.Random(seed * 1_000_003 + i)
+        data = mutate(rng.choice(seeds), seeds, rng)
+        mode = "repaired" if i % 2 else "raw"
+        if mode == "repaired" and len(data) >= MIN_FILE_SIZE:
+            data = seal(data[:-8])
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        faulthandler.dump_traceback_later(timeout, exit=True)
+        start = time.perf_counter()
+        try:
+            outcome = read_one(data)
+        except Exception:  # the point of the harness: anything else is a bug
+            outcome = "FAILURE"
+            failures.append((i, mode, data.hex(), traceback.format_exc()))
+        elapsed = time.perf_counter() - start
+        faulthandler.cancel_dump_traceback_later()
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+        outcomes[mode][outcome] += 1
+        times.append(elapsed)
+        max_time, max_peak = max(max_time, elapsed), max(max_peak, peak)
+        ratio = peak / max(len(data), RATIO_FLOOR)
+        if ratio > worst_ratio[0]:
+            worst_ratio = (ratio, peak, len(data), outcome, mode)
+    tracemalloc.stop()
+    return {
+        "outcomes": {mode: dict(c) for mode, c in outcomes.items()},
+        "worst_ratio": worst_ratio,
+        "max_peak": max_peak,
+        "max_time": max_time,
+        "times": times,
+        "failures": failures,
+    }
+
+
+def seed_baselines(seeds: list[bytes]) -> list[dict]:
+    """Peak allocation of reading each valid seed: the ratio a correct file needs."""
+    for data in seeds:
+        read_one(data)
+    rows = []
+    tracemalloc.start()
+    for data in seeds:
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        read_one(data)
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+        rows.append({"bytes": len(data), "peak": peak, "ratio": peak / len(data)})
+    tracemalloc.stop()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=200_000, help="half raw, half repaired")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per read")
+    parser.add_argument("--json", type=Path, default=RESULTS / "fuzz_container.json")
+    args = parser.parse_args(argv)
+
+    seeds = seed_files()
+    baselines = seed_baselines(seeds)
+    jobs = [
+        (first, min(CHUNK, args.files - first), args.seed, args.timeout)
+        for first in range(0, args.files, CHUNK)
+    ]
+    start = time.perf_counter()
+    outcomes = {"raw": Counter(), "repaired": Counter()}
+    worst, max_peak, max_time, times, failures = (0.0, 0, 0, "", ""), 0.0, 0.0, [], []
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        for result in pool.imap_unordered(run_chunk, jobs):
+            for mode, counts in result["outcomes"].items():
+                outcomes[mode].update(counts)
+            worst = max(worst, tuple(result["worst_ratio"]))
+            max_peak, max_time = (
+                max(max_peak, result["max_peak"]),
+                max(max_time, result["max_time"]),
+            )
+            times += result["times"]
+            failures += result["failures"]
+    wall = time.perf_counter() - start
+
+    classes = sorted({name for c in outcomes.values() for name in c})
+    print(f"{'outcome':<26}{'raw':>10}{'repaired':>10}")
+    for name in classes:
+        print(f"{name:<26}{outcomes['raw'][name]:>10}{outcomes['repaired'][name]:>10}")
+    total = sum(sum(c.values()) for c in outcomes.values())
+    print(
+        f"{'files':<26}{sum(outcomes['raw'].values()):>10}"
+        f"{sum(outcomes['repaired'].values()):>10}   total {total} in {wall:.0f} s"
+    )
+    p99 = float(np.percentile(times, 99))
+    print(
+        f"time per read: max {1e3 * max_time:.1f} ms, p99 {1e3 * p99:.2f} ms, "
+        f"mean {1e3 * float(np.mean(times)):.2f} ms (timeout {args.timeout:.0f} s)"
+    )
+    print(
+        f"peak allocation per read: max {max_peak / 1024:.0f} KiB; max ratio to the file size "
+        f"(at least {RATIO_FLOOR} B) {worst[0]:.1f}x: {worst[1] / 1024:.0f} KiB for a "
+        f"{worst[2]}-byte file, {worst[3]}, {worst[4]}"
+    )
+    for row in baselines:
+        print(
+            f"valid seed of {row['bytes']} bytes: peak {row['peak'] / 1024:.0f} KiB, "
+            f"{row['ratio']:.1f}x its size"
+        )
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "files": total,
+        "workers": args.workers,
+        "seed": args.seed,
+        "wall_s": wall,
+        "seed_files_bytes": [len(s) for s in seeds],
+        "outcomes": {mode: dict(sorted(c.items())) for mode, c in outcomes.items()},
+        "non_format_errors": len(failures),
+        "max_read_s": max_time,
+        "p99_read_s": p99,
+        "mean_read_s": float(np.mean(times)),
+        "max_peak_bytes": max_peak,
+        "max_peak_ratio": worst[0],
+        "ratio_floor_bytes": RATIO_FLOOR,
+        "max_peak_ratio_case": {
+            "peak": worst[1],
+            "file_bytes": worst[2],
+            "outcome": worst[3],
+            "mode": worst[4],
+        },
+        "valid_seed_peaks": baselines,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    if failures:
+        saved = RESULTS / "fuzz_failures"
+        saved.mkdir(parents=True, exist_ok=True)
+        for i, mode, hex_data, trace in failures[:20]:
+            (saved / f"case_{i}_{mode}.dzip").write_bytes(bytes.fromhex(hex_data))
+            print(f"\nNON-FORMAT ERROR on file {i} ({mode}):\n{trace}", file=sys.stderr)
+        print(f"FAILED: {len(failures)} reads raised outside FormatError", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

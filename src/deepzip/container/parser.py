@@ -1,0 +1,401 @@
+"""Parse a .dzip file's structure, trusting nothing in it (docs/FORMAT.md, "Reading").
+
+``parse_file`` is the first of the reader's two passes. It checks, in this order, the file size,
+the magic, the version, the declared file size and the checksum, then walks the records: every
+varint, count, length and dimension is checked against the bytes that remain and against the
+format's limits before it is used. It allocates nothing but small Python objects and views into
+the file; the large parts (codebooks, Huffman streams, column pointers, tensor data) stay views
+until ``reader.py`` decodes them.
+
+Every failure is a ``FormatError`` subclass naming the field (errors.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+from deepzip.compressed import NetworkOp
+from deepzip.container import layout
+from deepzip.container.errors import (
+    BadMagicError,
+    ChecksumMismatchError,
+    FieldValueError,
+    LimitExceededError,
+    OutOfBoundsError,
+    TrailingDataError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+)
+
+_LAYER_KINDS = {code: kind for kind, code in layout.LAYER_KIND_CODES.items()}
+_OP_KINDS = {code: kind for kind, code in layout.OP_KIND_CODES.items()}
+
+
+class _Cursor:
+    """Reads fields from ``view[pos:end]``, checking each against the bytes that remain."""
+
+    def __init__(self, view: memoryview, pos: int, end: int) -> None:
+        self.view, self.pos, self.end = view, pos, end
+
+    def take(self, n: int, field: str) -> memoryview:
+        if n > self.end - self.pos:
+            raise OutOfBoundsError(
+                field,
+                f"needs {n} bytes at offset {self.pos}, only {self.end - self.pos} remain "
+                "before the checksum",
+            )
+        self.pos += n
+        return self.view[self.pos - n : self.pos]
+
+    def u8(self, field: str) -> int:
+        return self.take(1, field)[0]
+
+    def varint(self, field: str) -> int:
+        value = 0
+        for i in range(layout.VARINT_MAX_BYTES):
+            byte = self.u8(field)
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                if byte == 0 and i > 0:
+                    raise FieldValueError(field, f"varint of {i + 1} bytes is not minimal")
+                return value
+        raise FieldValueError(field, f"varint longer than {layout.VARINT_MAX_BYTES} bytes")
+
+    def count(self, field: str, maximum: int) -> int:
+        """A record count: at most ``maximum``, and each record takes at least one byte."""
+        n = self.varint(field)
+        if n > maximum:
+            raise LimitExceededError(field, f"expected at most {maximum}, got {n}")
+        if n > self.end - self.pos:
+            raise OutOfBoundsError(
+                field, f"{n} records cannot fit in the {self.end - self.pos} bytes left"
+            )
+        return n
+
+    def name(self, field: str) -> str:
+        n = self.varint(f"{field}_size")
+        if n > layout.MAX_NAME_BYTES:
+            raise LimitExceededError(
+                f"{field}_size", f"expected at most {layout.MAX_NAME_BYTES} bytes, got {n}"
+            )
+        raw = self.take(n, field)
+        try:
+            return str(raw, "utf-8")
+        except UnicodeDecodeError as error:
+            raise FieldValueError(field, f"not UTF-8: {error}") from None
+
+
+@dataclass
+class LayerRecord:
+    """A layer's fields as parsed, its blobs as views into the file (not yet decoded)."""
+
+    field: str  # "layers[i]", the prefix of this layer's error fields
+    name: str
+    kind: str
+    flags: int
+    weight_bits: int
+    index_bits: int
+    shape: tuple[int, ...]
+    metadata: dict
+    n_entries: int
+    code_bits: int
+    gap_bits: int
+    pointer_width: int
+    header_bytes: int  # everything before the codebook
+    codebook: memoryview
+    bias: memoryview | None
+    code_table: memoryview
+    gap_table: memoryview
+    pointers: memoryview
+    code_stream: memoryview
+    gap_stream: memoryview
+
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """(out, in * kh * kw): the 2-D matrix the relative index is over."""
+        return self.shape[0], math.prod(self.shape[1:])
+
+
+@dataclass
+class TensorRecord:
+    name: str
+    shape: tuple[int, ...]
+    header_bytes: int
+    data: memoryview
+
+
+@dataclass
+class ParsedFile:
+    size: int
+    header_bytes: int  # fixed header + layer count
+    layers: list[LayerRecord]
+    network: list[NetworkOp] | None
+    network_bytes: int
+    tensors: list[TensorRecord]
+    tensor_count_bytes: int
+
+
+def as_view(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -> memoryview:
+    """The file's bytes: read from a path (after its fixed header passed ``check_header``, so
+    that a file of another kind is not read whole), or the given buffer itself."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return memoryview(path_or_bytes).cast("B")
+    with open(path_or_bytes, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        header = f.read(layout.FIXED_HEADER_SIZE)
+        check_header(memoryview(header), size)
+        return memoryview(header + f.read())
+
+
+def check_header(header: memoryview, size: int) -> None:
+    """Steps 1-3 of FORMAT.md's order of checks: size, magic, version, declared file size.
+
+    ``header`` holds at least the file's first ``min(size, FIXED_HEADER_SIZE)`` bytes.
+    """
+    if size < layout.MIN_FILE_SIZE:
+        raise TruncatedFileError(
+            "header", f"expected at least {layout.MIN_FILE_SIZE} bytes, got {size}"
+        )
+    if header[:4] != layout.MAGIC:
+        raise BadMagicError("header.magic", f"expected {layout.MAGIC!r}, got {bytes(header[:4])!r}")
+    if header[4] != layout.VERSION:
+        raise UnsupportedVersionError(
+            "header.version", f"expected {layout.VERSION}, got {header[4]}"
+        )
+    declared = int.from_bytes(header[layout.FILE_SIZE_OFFSET : layout.FIXED_HEADER_SIZE], "little")
+    if declared > size:
+        raise TruncatedFileError("header.file_size", f"expected {declared} bytes, got {size}")
+    if declared < size:
+        raise TrailingDataError("header.file_size", f"expected {declared} bytes, got {size}")
+
+
+def parse_file(view: memoryview, verify_checksum: bool = True) -> ParsedFile:
+    """Check the header and checksum and walk every record; decode nothing large."""
+    size = len(view)
+    check_header(view, size)
+    body_end = size - layout.CHECKSUM_SIZE
+    if verify_checksum:
+        stored, computed = bytes(view[body_end:]), layout.checksum(view[:body_end])
+        if stored != computed:
+            raise ChecksumMismatchError(
+                "trailer.checksum", f"expected {computed.hex()}, got {stored.hex()}"
+            )
+    flags = view[5]
+    if flags & ~layout.FLAG_NETWORK:
+        raise FieldValueError("header.flags", f"expected bits 0x01 only, got {flags:#04x}")
+
+    cursor = _Cursor(view, layout.FIXED_HEADER_SIZE, body_end)
+    n_layers = cursor.count("header.layer_count", layout.MAX_LAYERS)
+    header_bytes = cursor.pos
+    budget = layout.weight_budget(size)
+    layers: list[LayerRecord] = []
+    layer_names: set[str] = set()
+    for i in range(n_layers):
+        record = _parse_layer(cursor, f"layers[{i}]", budget)
+        budget -= layout.dense_extent(record.shape)
+        if record.name in layer_names:
+            raise FieldValueError(f"layers[{i}].name", f"duplicate layer name {record.name!r}")
+        layer_names.add(record.name)
+        layers.append(record)
+
+    network, start = None, cursor.pos
+    if flags & layout.FLAG_NETWORK:
+        network = _parse_network(cursor)
+    network_bytes = cursor.pos - start
+
+    start = cursor.pos
+    n_tensors = cursor.count("tensors.count", layout.MAX_TENSORS)
+    tensor_count_bytes = cursor.pos - start
+    tensors: list[TensorRecord] = []
+    tensor_names: set[str] = set()
+    for t in range(n_tensors):
+        tensor = _parse_tensor(cursor, f"tensors[{t}]")
+        if tensor.name in tensor_names:
+            raise FieldValueError(f"tensors[{t}].name", f"duplicate tensor name {tensor.name!r}")
+        tensor_names.add(tensor.name)
+        tensors.append(tensor)
+    if cursor.pos != body_end:
+        raise TrailingDataError(
+            "body", f"expected the checksum at offset {cursor.pos}, it is at {body_end}"
+        )
+
+    for j, op in enumerate(network or []):
+        if op.layer is not None and op.layer not in layer_names:
+            if f"{op.layer}.weight" not in tensor_names:
+                raise FieldValueError(
+                    f"network.ops[{j}].layer",
+                    f"expected a layer or a tensor {op.layer + '.weight'!r}, got {op.layer!r}",
+                )
+    return ParsedFile(
+        size, header_bytes, layers, network, network_bytes, tensors, tensor_count_bytes
+    )
+
+
+def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
+    start = cursor.pos
+    name = cursor.name(f"{p}.name")
+    code = cursor.u8(f"{p}.kind")
+    kind = _LAYER_KINDS.get(code)
+    if kind is None:
+        raise FieldValueError(f"{p}.kind", f"expected one of {_LAYER_KINDS}, got {code}")
+    flags = cursor.u8(f"{p}.flags")
+    if flags & ~(layout.LAYER_FLAG_BIAS | layout.LAYER_FLAG_UINT16):
+        raise FieldValueError(f"{p}.flags", f"expected bits 0x03 only, got {flags:#04x}")
+    weight_bits = cursor.u8(f"{p}.weight_bits")
+    if not 1 <= weight_bits <= layout.MAX_WEIGHT_BITS:
+        raise FieldValueError(
+            f"{p}.weight_bits", f"expected 1..{layout.MAX_WEIGHT_BITS}, got {weight_bits}"
+        )
+    index_bits = cursor.u8(f"{p}.index_bits")
+    if not 1 <= index_bits <= layout.MAX_INDEX_BITS:
+        raise FieldValueError(
+            f"{p}.index_bits", f"expected 1..{layout.MAX_INDEX_BITS}, got {index_bits}"
+        )
+    shape = []
+    for d in range(layout.LAYER_KIND_NDIM[kind]):
+        dim = cursor.varint(f"{p}.shape[{d}]")
+        if dim > layout.MAX_DIM:
+            raise LimitExceededError(f"{p}.shape[{d}]", f"expected <= {layout.MAX_DIM}, got {dim}")
+        shape.append(dim)
+    shape = tuple(shape)
+    if layout.dense_extent(shape) > budget:
+        raise LimitExceededError(
+            f"{p}.shape",
+            f"expected at most {budget} more weights for a file of this size, got shape {shape}",
+        )
+    metadata = _parse_metadata(cursor, f"{p}.metadata")
+    codebook_size = cursor.varint(f"{p}.codebook_size")
+    if not 1 <= codebook_size <= 1 << weight_bits:
+        raise FieldValueError(
+            f"{p}.codebook_size", f"expected 1..{1 << weight_bits}, got {codebook_size}"
+        )
+    rows, cols = shape[0], math.prod(shape[1:])
+    n_entries = cursor.varint(f"{p}.entry_count")
+    if n_entries > rows * cols:
+        raise FieldValueError(
+            f"{p}.entry_count", f"expected at most {rows * cols} (rows x cols), got {n_entries}"
+        )
+    code_bits = cursor.varint(f"{p}.code_bits")
+    gap_bits = cursor.varint(f"{p}.gap_bits")
+    for field, bits in ((f"{p}.code_bits", code_bits), (f"{p}.gap_bits", gap_bits)):
+        if not n_entries <= bits <= layout.MAX_CODE_LENGTH * n_entries:
+            raise FieldValueError(
+                field,
+                f"expected {n_entries}..{layout.MAX_CODE_LENGTH * n_entries} for {n_entries} "
+                f"entries, got {bits}",
+            )
+    width = cursor.u8(f"{p}.pointer_width")
+    if width > min(rows.bit_length(), layout.MAX_POINTER_WIDTH):
+        raise FieldValueError(
+            f"{p}.pointer_width", f"expected at most {rows.bit_length()} bits, got {width}"
+        )
+    header_bytes = cursor.pos - start
+
+    codebook = cursor.take(4 * codebook_size, f"{p}.codebook")
+    if bytes(codebook[:4]) != bytes(4):
+        raise FieldValueError(
+            f"{p}.codebook", f"expected codebook[0] == +0.0, got {codebook[:4].hex()}"
+        )
+    bias = cursor.take(4 * rows, f"{p}.bias") if flags & layout.LAYER_FLAG_BIAS else None
+    code_table = cursor.take(layout.nibble_bytes(codebook_size), f"{p}.code_lengths")
+    gap_table = cursor.take(layout.nibble_bytes(1 << index_bits), f"{p}.gap_lengths")
+    pointers = cursor.take(layout.pointer_bytes(cols, width), f"{p}.pointers")
+    code_stream = cursor.take((code_bits + 7) // 8, f"{p}.codes")
+    gap_stream = cursor.take((gap_bits + 7) // 8, f"{p}.gaps")
+    return LayerRecord(
+        p,
+        name,
+        kind,
+        flags,
+        weight_bits,
+        index_bits,
+        shape,
+        metadata,
+        n_entries,
+        code_bits,
+        gap_bits,
+        width,
+        header_bytes,
+        codebook,
+        bias,
+        code_table,
+        gap_table,
+        pointers,
+        code_stream,
+        gap_stream,
+    )
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _parse_metadata(cursor: _Cursor, field: str) -> dict:
+    n = cursor.varint(f"{field}_size")
+    if n > layout.MAX_METADATA_BYTES:
+        raise LimitExceededError(
+            f"{field}_size", f"expected at most {layout.MAX_METADATA_BYTES} bytes, got {n}"
+        )
+    raw = cursor.take(n, field)
+    if n == 0:
+        return {}
+    try:
+        value = json.loads(str(raw, "utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise FieldValueError(field, f"expected a JSON object: {error}") from None
+    if not isinstance(value, dict):
+        raise FieldValueError(field, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _parse_network(cursor: _Cursor) -> list[NetworkOp]:
+    n_ops = cursor.count("network.op_count", layout.MAX_OPS)
+    ops = []
+    for j in range(n_ops):
+        p = f"network.ops[{j}]"
+        code = cursor.u8(f"{p}.kind")
+        kind = _OP_KINDS.get(code)
+        if kind is None:
+            raise FieldValueError(f"{p}.kind", f"expected one of {_OP_KINDS}, got {code}")
+        layer = cursor.name(f"{p}.layer") if kind in layout.OPS_WITH_LAYER else None
+        params = []
+        for k in range(layout.OP_PARAM_COUNTS.get(kind, 0)):
+            value = layout.unzigzag(cursor.varint(f"{p}.params[{k}]"))
+            if not layout.MIN_PARAM <= value <= layout.MAX_PARAM:
+                raise FieldValueError(
+                    f"{p}.params[{k}]",
+                    f"expected {layout.MIN_PARAM}..{layout.MAX_PARAM}, got {value}",
+                )
+            params.append(value)
+        ops.append(NetworkOp(kind, layer, tuple(params)))
+    return ops
+
+
+def _parse_tensor(cursor: _Cursor, p: str) -> TensorRecord:
+    start = cursor.pos
+    name = cursor.name(f"{p}.name")
+    dtype = cursor.u8(f"{p}.dtype")
+    if dtype != layout.DTYPE_FLOAT32:
+        raise FieldValueError(
+            f"{p}.dtype", f"expected {layout.DTYPE_FLOAT32} (float32), got {dtype}"
+        )
+    ndim = cursor.u8(f"{p}.ndim")
+    if ndim > layout.MAX_TENSOR_NDIM:
+        raise LimitExceededError(f"{p}.ndim", f"expected <= {layout.MAX_TENSOR_NDIM}, got {ndim}")
+    shape = []
+    for d in range(ndim):
+        dim = cursor.varint(f"{p}.shape[{d}]")
+        if dim > layout.MAX_DIM:
+            raise LimitExceededError(f"{p}.shape[{d}]", f"expected <= {layout.MAX_DIM}, got {dim}")
+        shape.append(dim)
+    shape = tuple(shape)
+    if layout.dense_extent(shape) > layout.MAX_TENSOR_ELEMENTS:
+        raise LimitExceededError(
+            f"{p}.shape", f"expected <= {layout.MAX_TENSOR_ELEMENTS} elements, got {shape}"
+        )
+    header_bytes = cursor.pos - start
+    data = cursor.take(4 * math.prod(shape), f"{p}.data")
+    return TensorRecord(name, shape, header_bytes, data)

@@ -1,0 +1,145 @@
+"""Read a .dzip file back into a CompressedModel (docs/FORMAT.md).
+
+Reading is two passes. ``parser.parse_file`` checks the header, the checksum and every record's
+fields against the file size and the limits, allocating nothing large. Only when the whole file
+has parsed does ``read_dzip`` decode the layers (Huffman streams, column pointers, the relative
+index with its filler zeros; Deep Compression §2 and §4, EIE §III-B) into dense codes and masks,
+whose total size the format bounds by the file size.
+
+Every failure is a ``FormatError`` subclass naming the field (errors.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from deepzip.compressed import CompressedLayer, CompressedModel
+from deepzip.container import layout
+from deepzip.container.errors import FieldValueError
+from deepzip.container.parser import LayerRecord, as_view, parse_file
+from deepzip.core.huffman import huffman_decode
+from deepzip.core.relative_index import RelativeIndex, decode_column_major
+
+
+def _table(buffer: memoryview, size: int, field: str) -> np.ndarray:
+    nibbles = layout.unpack_nibbles(buffer)
+    if nibbles[size:].any():
+        raise FieldValueError(field, "expected the padding nibble to be 0")
+    longest = int(nibbles.max()) if nibbles.size else 0
+    if longest > layout.MAX_CODE_LENGTH:
+        raise FieldValueError(
+            field, f"expected code lengths <= {layout.MAX_CODE_LENGTH}, got {longest}"
+        )
+    return nibbles[:size]
+
+
+def _huffman(stream: memoryview, n: int, table: np.ndarray, n_bits: int, field: str) -> np.ndarray:
+    payload = np.frombuffer(stream, dtype=np.uint8)
+    if n_bits % 8 and payload[-1] & (0xFF >> (n_bits % 8)):
+        raise FieldValueError(field, "expected the padding bits of the last byte to be 0")
+    try:
+        return huffman_decode(payload, n, table, n_bits)
+    except ValueError as error:
+        raise FieldValueError(field, str(error)) from None
+
+
+def decode_entries(record: LayerRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode a layer's streams and pointers: ``(entries, gaps, col_ptr)`` of its relative index.
+
+    Checks the code-length tables, the streams against their bit counts, the column counts
+    against the entry count and the rows, and that filler zeros are where the writer puts them.
+    """
+    p = record.field
+    rows, cols = record.matrix_shape
+    codebook_size = len(record.codebook) // 4
+    code_table = _table(record.code_table, codebook_size, f"{p}.code_lengths")
+    uint16 = bool(record.flags & layout.LAYER_FLAG_UINT16)
+    if not uint16 and code_table[256:].any():
+        raise FieldValueError(f"{p}.code_lengths", "expected no code above 255 for uint8 codes")
+    gap_table = _table(record.gap_table, 1 << record.index_bits, f"{p}.gap_lengths")
+    entries = _huffman(
+        record.code_stream, record.n_entries, code_table, record.code_bits, f"{p}.codes"
+    )
+    entries = entries.astype(np.uint16 if uint16 else np.uint8, copy=False)
+    gaps = _huffman(record.gap_stream, record.n_entries, gap_table, record.gap_bits, f"{p}.gaps")
+
+    counts, padding_is_zero = layout.unpack_counts(record.pointers, cols, record.pointer_width)
+    if not padding_is_zero:
+        raise FieldValueError(f"{p}.pointers", "expected the padding bits to be 0")
+    largest = int(counts.max()) if counts.size else 0
+    if largest.bit_length() != record.pointer_width:
+        raise FieldValueError(
+            f"{p}.pointer_width",
+            f"expected {largest.bit_length()} (the largest count is {largest}), "
+            f"got {record.pointer_width}",
+        )
+    if largest > rows:
+        raise FieldValueError(f"{p}.pointers", f"expected counts <= {rows} rows, got {largest}")
+    col_ptr = np.zeros(cols + 1, dtype=np.int64)
+    np.cumsum(counts, out=col_ptr[1:])
+    if col_ptr[-1] != record.n_entries:
+        raise FieldValueError(
+            f"{p}.pointers", f"expected counts summing to {record.n_entries}, got {col_ptr[-1]}"
+        )
+    fillers = entries == 0
+    max_gap = (1 << record.index_bits) - 1
+    if np.any(gaps[fillers] != max_gap):
+        raise FieldValueError(f"{p}.gaps", f"expected every filler zero to have gap {max_gap}")
+    if np.any(fillers[col_ptr[1:][counts > 0] - 1]):
+        raise FieldValueError(f"{p}.codes", "expected no filler zero at the end of a column")
+    return entries, gaps, col_ptr
+
+
+def _decode_layer(record: LayerRecord) -> CompressedLayer:
+    p = record.field
+    entries, gaps, col_ptr = decode_entries(record)
+    index = RelativeIndex(entries, gaps, col_ptr, record.matrix_shape, record.index_bits, 0)
+    try:
+        codes, mask = decode_column_major(index)
+    except ValueError as error:
+        raise FieldValueError(f"{p}.gaps", str(error)) from None
+    bias = None
+    if record.bias is not None:
+        bias = np.frombuffer(record.bias, dtype="<f4").astype(np.float32)
+    try:
+        return CompressedLayer(
+            name=record.name,
+            kind=record.kind,
+            codebook=np.frombuffer(record.codebook, dtype="<f4").astype(np.float32),
+            codes=codes.reshape(record.shape),
+            mask=mask.reshape(record.shape),
+            bias=bias,
+            weight_bits=record.weight_bits,
+            index_bits=record.index_bits,
+            metadata=record.metadata,
+        )
+    except ValueError as error:
+        raise FieldValueError(p, str(error)) from None
+
+
+def read_dzip(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -> CompressedModel:
+    """Read a .dzip file (a path, or its bytes) into the CompressedModel that was written.
+
+    Raises:
+        FormatError: a subclass per failure (docs/FORMAT.md, "Errors"), naming the field.
+        OSError: the path cannot be read.
+    """
+    return _read(as_view(path_or_bytes))
+
+
+def _read(view: memoryview, verify_checksum: bool = True) -> CompressedModel:
+    parsed = parse_file(view, verify_checksum)
+    layers = [_decode_layer(record) for record in parsed.layers]
+    tensors = {
+        t.name: np.frombuffer(t.data, dtype="<f4").astype(np.float32).reshape(t.shape)
+        for t in parsed.tensors
+    }
+    try:
+        return CompressedModel(layers, parsed.network, tensors)
+    except ValueError as error:  # the parser checks all of this; keep the family closed anyway
+        raise FieldValueError("model", str(error)) from None
+
+
+__all__ = ["read_dzip"]

@@ -1,0 +1,213 @@
+"""Write a CompressedModel as a .dzip file: deterministic bytes, atomic replacement.
+
+Each compressed layer is stored the way Deep Compression §2-§4 and EIE §III-B describe it: the
+weight, reshaped to ``(out, in * kh * kw)``, as a relative index in column-major (CSC) order with
+filler zeros (code 0, the exact zero of the codebook), its per-entry cluster codes and per-entry
+gaps each coded with their own canonical Huffman code, stored as code lengths only, and the
+columns' entry counts bit-packed at the narrowest width that holds the largest. The byte layout
+is specified in docs/FORMAT.md; this module and ``reader.py`` implement it.
+
+The same model always gives the same bytes: no timestamps, tensors in the model's dict order,
+metadata as JSON with sorted keys, Huffman tables built deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from deepzip._files import atomic_write
+from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.container import layout
+from deepzip.core.huffman import code_lengths, huffman_encode
+from deepzip.core.relative_index import encode_column_major
+
+
+def write_dzip(path: str | os.PathLike, model: CompressedModel) -> int:
+    """Write ``model`` to ``path`` atomically; return the number of bytes written.
+
+    The file is encoded in memory, written to a temporary file in the same directory, flushed to
+    disk and renamed over ``path``, so ``path`` holds either its old content or the complete new
+    file, and a failure leaves no temporary file behind.
+
+    Raises:
+        ValueError: the model cannot be stored in the format (see docs/FORMAT.md, "Limits"),
+            e.g. weight_bits above 15 or non-float32 tensors. Nothing is written.
+        OSError: from the file system; the temporary file is removed.
+    """
+    data = dzip_bytes(model)
+    atomic_write(path, lambda f: f.write(data))
+    return len(data)
+
+
+def dzip_bytes(model: CompressedModel) -> bytes:
+    """The .dzip file of ``model`` as bytes (what ``write_dzip`` writes)."""
+    if len(model.layers) > layout.MAX_LAYERS:
+        raise ValueError(f"{len(model.layers)} layers, more than the format's {layout.MAX_LAYERS}")
+    flags = layout.FLAG_NETWORK if model.network is not None else 0
+    out = bytearray(layout.MAGIC + bytes([layout.VERSION, flags]) + bytes(8))
+    out += layout.varint(len(model.layers))
+    for layer in model.layers:
+        out += _layer_record(layer)
+    if model.network is not None:
+        out += _network_record(model.network)
+    out += _tensors_record(model.tensors)
+    data = layout.seal(out)
+    extent = sum(layout.dense_extent(layer.weight_shape) for layer in model.layers)
+    if extent > layout.weight_budget(len(data)):
+        raise ValueError(
+            f"the layers hold {extent} weights, more than the {layout.weight_budget(len(data))} a "
+            f"file of {len(data)} bytes may declare ({layout.WEIGHTS_PER_FILE_BYTE} per byte + "
+            f"{layout.WEIGHT_ALLOWANCE}; docs/FORMAT.md, Limits)"
+        )
+    return data
+
+
+def _name_bytes(name: str, what: str) -> bytes:
+    if not isinstance(name, str):
+        raise ValueError(f"{what}: the name must be a str, got {type(name).__name__}")
+    encoded = name.encode("utf-8")  # UnicodeEncodeError (a ValueError) on lone surrogates
+    if len(encoded) > layout.MAX_NAME_BYTES:
+        raise ValueError(
+            f"{what}: the name takes {len(encoded)} bytes, more than {layout.MAX_NAME_BYTES}"
+        )
+    return layout.varint(len(encoded)) + encoded
+
+
+def _metadata_bytes(layer: CompressedLayer) -> bytes:
+    """Compact JSON with sorted keys; empty for ``{}``. It must read back equal."""
+    if not isinstance(layer.metadata, dict):
+        raise ValueError(f"layer {layer.name!r}: metadata must be a dict")
+    if not layer.metadata:
+        return b""
+    try:
+        text = json.dumps(
+            layer.metadata,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"layer {layer.name!r}: metadata is not JSON data: {error}") from None
+    if json.loads(text) != layer.metadata:
+        raise ValueError(
+            f"layer {layer.name!r}: metadata would not read back equal (use str keys and "
+            "lists, not tuples)"
+        )
+    encoded = text.encode("utf-8")
+    if len(encoded) > layout.MAX_METADATA_BYTES:
+        raise ValueError(
+            f"layer {layer.name!r}: metadata takes {len(encoded)} bytes, more than "
+            f"{layout.MAX_METADATA_BYTES}"
+        )
+    return encoded
+
+
+def _check_dims(shape: tuple[int, ...], what: str) -> None:
+    for dim in shape:
+        if dim > layout.MAX_DIM:
+            raise ValueError(f"{what}: dimension {dim} exceeds {layout.MAX_DIM}")
+
+
+def _layer_record(layer: CompressedLayer) -> bytes:
+    what = f"layer {layer.name!r}"
+    name = _name_bytes(layer.name, what)
+    if not 1 <= layer.weight_bits <= layout.MAX_WEIGHT_BITS:
+        raise ValueError(
+            f"{what}: weight_bits {layer.weight_bits} not in 1..{layout.MAX_WEIGHT_BITS}"
+        )
+    if not 1 <= layer.index_bits <= layout.MAX_INDEX_BITS:
+        raise ValueError(f"{what}: index_bits {layer.index_bits} not in 1..{layout.MAX_INDEX_BITS}")
+    shape = layer.weight_shape
+    _check_dims(shape, what)
+    metadata = _metadata_bytes(layer)
+
+    # The relative index of the 2-D weight (out, in * kh * kw), CSC order, fillers carry code 0.
+    rows = shape[0]
+    cols = int(np.prod(shape[1:]))
+    codes = layer.codes.reshape(rows, cols)
+    mask = layer.mask.reshape(rows, cols)
+    index = encode_column_major(codes, mask, layer.index_bits, filler_code=0)
+    codebook_size = len(layer.codebook)
+    code_frequency = np.bincount(index.entries, minlength=codebook_size)
+    code_table = code_lengths(code_frequency, layout.MAX_CODE_LENGTH)
+    code_stream, code_bits = huffman_encode(index.entries, code_table)
+    gap_frequency = np.bincount(index.gaps, minlength=1 << layer.index_bits)
+    gap_table = code_lengths(gap_frequency, layout.MAX_CODE_LENGTH)
+    gap_stream, gap_bits = huffman_encode(index.gaps, gap_table)
+    counts = np.diff(index.col_ptr)
+    width = int(counts.max()).bit_length() if counts.size else 0
+
+    flags = 0
+    if layer.bias is not None:
+        flags |= layout.LAYER_FLAG_BIAS
+    if layer.codes.dtype == np.uint16:
+        flags |= layout.LAYER_FLAG_UINT16
+    record = bytearray(name)
+    record += bytes(
+        [layout.LAYER_KIND_CODES[layer.kind], flags, layer.weight_bits, layer.index_bits]
+    )
+    for dim in shape:
+        record += layout.varint(dim)
+    record += layout.varint(len(metadata)) + metadata
+    record += layout.varint(codebook_size)
+    record += layout.varint(index.n_entries) + layout.varint(code_bits) + layout.varint(gap_bits)
+    record.append(width)
+    record += layer.codebook.astype("<f4").tobytes()
+    if layer.bias is not None:
+        record += np.asarray(layer.bias).astype("<f4").tobytes()
+    record += layout.pack_nibbles(code_table)
+    record += layout.pack_nibbles(gap_table)
+    record += layout.pack_counts(counts, width)
+    record += code_stream.tobytes()
+    record += gap_stream.tobytes()
+    return bytes(record)
+
+
+def _network_record(network: list[NetworkOp]) -> bytes:
+    if len(network) > layout.MAX_OPS:
+        raise ValueError(f"the network has {len(network)} ops, more than {layout.MAX_OPS}")
+    record = bytearray(layout.varint(len(network)))
+    for i, op in enumerate(network):
+        record.append(layout.OP_KIND_CODES[op.kind])
+        if op.kind in layout.OPS_WITH_LAYER:
+            record += _name_bytes(op.layer, f"network op {i}")
+        for value in op.params:
+            value = int(value)
+            if not layout.MIN_PARAM <= value <= layout.MAX_PARAM:
+                raise ValueError(
+                    f"network op {i} ({op.kind}): param {value} outside "
+                    f"{layout.MIN_PARAM}..{layout.MAX_PARAM}"
+                )
+            record += layout.varint(layout.zigzag(value))
+    return bytes(record)
+
+
+def _tensors_record(tensors: dict[str, np.ndarray]) -> bytes:
+    if len(tensors) > layout.MAX_TENSORS:
+        raise ValueError(f"{len(tensors)} tensors, more than the format's {layout.MAX_TENSORS}")
+    record = bytearray(layout.varint(len(tensors)))
+    for name, tensor in tensors.items():
+        what = f"tensor {name!r}"
+        record += _name_bytes(name, what)
+        if (
+            not isinstance(tensor, np.ndarray)
+            or tensor.dtype.kind != "f"
+            or (tensor.dtype.itemsize != 4)
+        ):
+            raise ValueError(f"{what}: only float32 numpy arrays can be stored")
+        if tensor.ndim > layout.MAX_TENSOR_NDIM:
+            raise ValueError(
+                f"{what}: {tensor.ndim} dimensions, more than {layout.MAX_TENSOR_NDIM}"
+            )
+        _check_dims(tensor.shape, what)
+        if layout.dense_extent(tensor.shape) > layout.MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"{what}: shape {tensor.shape} exceeds {layout.MAX_TENSOR_ELEMENTS}")
+        record += bytes([layout.DTYPE_FLOAT32, tensor.ndim])
+        for dim in tensor.shape:
+            record += layout.varint(dim)
+        record += np.ascontiguousarray(tensor, dtype="<f4").tobytes()
+    return bytes(record)

@@ -37,6 +37,10 @@ def test_demo_json_keys_on_real_mnist(mnist_dir, tmp_path):
     expected = (0.08 * 235200 + 0.09 * 30000 + 0.26 * 1000) / 266200
     assert summary["weights_kept"] == pytest.approx(expected, abs=1e-4)
     assert summary["baseline_error"] < 0.2  # 1,500 images are enough for a rough classifier
+    # The honest size: a real .dzip file was written and measured.
+    assert summary["dense_bytes"] == 4 * (266200 + 410)
+    assert summary["ratio"] == pytest.approx(summary["dense_bytes"] / summary["file_bytes"])
+    assert summary["ratio"] > 20
     # Progress and stage lines go to stderr, so stdout is pure JSON.
     assert "baseline" in result.stderr
 

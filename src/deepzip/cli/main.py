@@ -153,6 +153,12 @@ def _print_layers(result: Any) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep stage checkpoints here (a rerun resumes). Default: a temporary folder.",
 )
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the compressed model here (.dzip). Default: measured, then discarded.",
+)
 @limit_options
 @_fail_cleanly
 def demo(
@@ -160,10 +166,11 @@ def demo(
     as_json: bool,
     seed: int,
     work_dir: Path | None,
+    out_path: Path | None,
     train_limit: int | None,
     test_limit: int | None,
 ) -> None:
-    """Train LeNet-300-100 on real MNIST, prune, retrain, quantize and fine-tune it."""
+    """Train LeNet-300-100 on real MNIST, prune, retrain, quantize, fine-tune; write a .dzip."""
     from deepzip.pipeline import demo_config, run_pipeline
 
     base = demo_config()
@@ -176,7 +183,10 @@ def demo(
     data = _load_data(data_dir)
     with tempfile.TemporaryDirectory(prefix="deepzip-demo-") as tmp:
         result = run_pipeline(config, data, work_dir or tmp, console.ProgressReporter())
-    summary = _stage_summary(result)
+        file_info = _write_dzip(result, out_path or Path(tmp) / "lenet-300-100.dzip")
+    summary = {**_stage_summary(result), **file_info}
+    if out_path is None:
+        del summary["out"]
     if as_json:
         print_json(summary)
         return
@@ -184,9 +194,27 @@ def demo(
     _print_layers(result)
     out.print(
         f"error {percent(summary['baseline_error'])} → {percent(summary['finetuned_error'])} "
-        f"with {percent(summary['weights_kept'])} of the weights, "
-        f"{', '.join(f'{layer.weight_bits}-bit' for layer in result.layers)} shared weights"
+        f"with {percent(summary['weights_kept'])} of the weights and "
+        f"{', '.join(f'{layer.weight_bits}-bit' for layer in result.layers)} shared weights: "
+        f"{summary['file_bytes']:,} bytes as a .dzip file, {summary['ratio']:.1f}× smaller than "
+        f"the dense fp32 model ({summary['dense_bytes']:,} bytes)"
+        + (f"; written to {out_path}" if out_path else "")
     )
+
+
+def _write_dzip(result: Any, path: Path) -> dict[str, Any]:
+    """Write the pipeline's model as a .dzip; the sizes for the summary."""
+    from deepzip.container import write_dzip
+    from deepzip.network import to_compressed_model
+
+    compressed = to_compressed_model(result.model, result.config.quantize)
+    file_bytes = write_dzip(path, compressed)
+    return {
+        "out": str(path),
+        "file_bytes": file_bytes,
+        "dense_bytes": compressed.dense_bytes,
+        "ratio": compressed.dense_bytes / file_bytes,
+    }
 
 
 @cli.command()
@@ -271,8 +299,6 @@ def compress(
 ) -> None:
     """Prune, retrain, quantize and fine-tune a model, with a checkpoint after every stage."""
     from deepzip.config import from_json
-    from deepzip.container import write_dzip
-    from deepzip.network import to_compressed_model
     from deepzip.pipeline import CompressConfig, run_pipeline
 
     config = from_json(CompressConfig, config_file.read_text()) if config_file else CompressConfig()
@@ -297,24 +323,15 @@ def compress(
     data = _load_data(data_dir)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
     result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
-    compressed = to_compressed_model(result.model, config.quantize)
-    file_bytes = write_dzip(out_path, compressed)
-    summary = {
-        **_stage_summary(result),
-        "out": str(out_path),
-        "work_dir": str(work_dir),
-        "file_bytes": file_bytes,
-        "dense_bytes": compressed.dense_bytes,
-        "ratio": compressed.dense_bytes / file_bytes,
-    }
+    summary = {**_stage_summary(result), "work_dir": str(work_dir), **_write_dzip(result, out_path)}
     if as_json:
         print_json(summary)
         return
     out.print(console.stage_table(result.stages, f"deepzip compress: {model}"))
     _print_layers(result)
     out.print(
-        f"{out_path}: {file_bytes:,} bytes, {summary['ratio']:.1f}× smaller than the dense "
-        f"fp32 weights ({compressed.dense_bytes:,} bytes); see `deepzip inspect {out_path}`"
+        f"{out_path}: {summary['file_bytes']:,} bytes, {summary['ratio']:.1f}× smaller than the "
+        f"dense fp32 weights ({summary['dense_bytes']:,} bytes); see `deepzip inspect {out_path}`"
     )
 
 

@@ -269,6 +269,16 @@ def _write_dzip(result: Any, path: Path) -> dict[str, Any]:
 @click.option(
     "--index-bits", type=click.IntRange(2, 8), help="Bits per relative index (default 5)."
 )
+@click.option(
+    "--retrain-lr-factor",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Retraining learning rate as a fraction of --lr (default 0.1).",
+)
+@click.option(
+    "--finetune-lr-factor",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Centroid fine-tuning learning rate as a fraction of --lr (default 0.01).",
+)
 @json_option
 @seed_option
 @limit_options
@@ -292,6 +302,8 @@ def compress(
     conv_bits: int | None,
     init: str | None,
     index_bits: int | None,
+    retrain_lr_factor: float | None,
+    finetune_lr_factor: float | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -307,7 +319,10 @@ def compress(
     prune_cfg = config.prune
     if sparsity is not None or quality is not None:
         prune_cfg = replace(prune_cfg, sparsity=_parse_sparsity(sparsity), quality=quality)
-    prune_cfg = replace(prune_cfg, **_given(steps=steps, retrain_epochs=retrain_epochs))
+    prune_cfg = replace(
+        prune_cfg,
+        **_given(steps=steps, retrain_epochs=retrain_epochs, retrain_lr_factor=retrain_lr_factor),
+    )
     quant_cfg = replace(
         config.quantize,
         **_given(fc_bits=fc_bits, conv_bits=conv_bits, init=init, index_bits=index_bits),
@@ -315,7 +330,12 @@ def compress(
     config = replace(config, train=train_cfg, prune=prune_cfg, quantize=quant_cfg)
     config = replace(
         config,
-        **_given(finetune_epochs=finetune_epochs, train_subset=train_limit, test_subset=test_limit),
+        **_given(
+            finetune_epochs=finetune_epochs,
+            finetune_lr_factor=finetune_lr_factor,
+            train_subset=train_limit,
+            test_subset=test_limit,
+        ),
     )
     stem = model.replace(":", "_").replace(".", "_")
     out_path = out_path or Path(f"{stem}.dzip")

@@ -17,7 +17,9 @@ from rich.table import Table
 from deepzip.pipeline import Reporter, StageResult
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# Tables are wide (Deep Compression's have ten columns): when stdout is a file or a pipe, where
+# rich would assume 80 columns and squash them, give them room.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def print_json(obj: Any) -> None:

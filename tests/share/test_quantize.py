@@ -87,3 +87,13 @@ def test_bad_config():
         QuantizeConfig(fc_bits=0)
     with pytest.raises(ValueError, match="init"):
         QuantizeConfig(init="kmeans++")
+
+
+def test_per_layer_index_bits():
+    model = pruned_lenet5()
+    config = QuantizeConfig(index_bits=5, layer_index_bits={"fc1": 8})
+    share_weights(model, config)
+    bits = {layer.name: layer.index_bits for layer in compressed_layers(model, config)}
+    assert bits == {"conv1": 5, "conv2": 5, "fc1": 8, "fc2": 5}
+    with pytest.raises(ValueError, match="index bits for fc1"):
+        QuantizeConfig(layer_index_bits={"fc1": 9})

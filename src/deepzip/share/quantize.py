@@ -32,6 +32,8 @@ class QuantizeConfig:
         bits: per-layer overrides by fully-qualified name.
         init: k-means initialisation: ``"linear"`` (default), ``"density"`` or ``"random"``.
         index_bits: bits per relative-index gap in the sparse encoding (recorded for the encoder).
+        layer_index_bits: per-layer overrides of ``index_bits`` (a very sparse layer wants wider
+            gaps, or it fills up with filler zeros).
         max_iter: Lloyd iterations at most.
         seed: for random initialisation.
     """
@@ -41,6 +43,7 @@ class QuantizeConfig:
     bits: dict[str, int] = field(default_factory=dict)
     init: InitMethod = "linear"
     index_bits: int = 5
+    layer_index_bits: dict[str, int] = field(default_factory=dict)
     max_iter: int = 300
     seed: int = 0
 
@@ -50,8 +53,9 @@ class QuantizeConfig:
                 raise ValueError(f"bits for {name} must be in 1..{MAX_WEIGHT_BITS}, got {b}")
         if self.init not in ("linear", "density", "random"):
             raise ValueError(f"init must be linear, density or random, got {self.init!r}")
-        if not 1 <= self.index_bits <= 8:
-            raise ValueError(f"index_bits must be in 1..8, got {self.index_bits}")
+        for name, b in {"index_bits": self.index_bits, **self.layer_index_bits}.items():
+            if not 1 <= b <= 8:
+                raise ValueError(f"index bits for {name} must be in 1..8, got {b}")
 
     def bits_for(self, name: str, module: nn.Module) -> int:
         if name in self.bits:
@@ -130,7 +134,7 @@ def compressed_layers(
                 mask=shared.mask.numpy().copy(),
                 bias=None if bias is None else bias.detach().numpy().astype(np.float32),
                 weight_bits=bits,
-                index_bits=config.index_bits,
+                index_bits=config.layer_index_bits.get(name, config.index_bits),
                 metadata=_layer_metadata(module),
             )
         )

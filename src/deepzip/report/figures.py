@@ -7,6 +7,8 @@
 - ``symbol_histograms``: how often each cluster code and each relative-index gap occurs, the
   distributions Huffman coding exploits (Deep Compression, Fig. 5 style).
 - ``sensitivity_figure``: accuracy vs pruning ratio, one curve per layer (Han et al. 2015, Fig. 6).
+- ``design_space_figures``: the simulator's load efficiency vs FIFO depth and speedup vs number of
+  processing elements (EIE, Figs. 8 and 11 style).
 
 Each function writes one file atomically and returns its path; nothing is shown on screen.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from deepzip._files import atomic_write
+from deepzip.sim.design_space import DesignSpace
 
 
 def _figure(width: float = 6.4, height: float = 4.0):  # -> (Figure, Axes)
@@ -105,3 +108,45 @@ def sensitivity_figure(
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
+
+
+def design_space_figures(directory: str | Path, space: DesignSpace) -> list[Path]:
+    """EIE's design-space figures from a computed ``deepzip.sim.design_space``: load-balance
+    efficiency vs FIFO depth (``fifo_depth_efficiency.png``) and speedup vs number of PEs
+    (``pe_speedup.png``), written into ``directory``. Returns the two paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    fig, ax = _figure(6.4, 4.2)
+    for name in space.layers:
+        ax.plot(space.fifo_depths, space.efficiency[name], marker="o", ms=3, label=name)
+    mean = np.mean([space.efficiency[n] for n in space.layers], axis=0)
+    ax.plot(space.fifo_depths, mean, color="black", lw=2.5, label="mean")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(space.fifo_depths, [str(d) for d in space.fifo_depths])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("activation queue (FIFO) depth")
+    ax.set_ylabel("load-balance efficiency")
+    ax.set_title(f"Load efficiency vs FIFO depth ({space.config.pes} PEs)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    first = _save(fig, directory / "fifo_depth_efficiency.png")
+
+    fig, ax = _figure(6.4, 4.2)
+    for name in space.layers:
+        ax.plot(space.pes, space.speedup(name), marker="o", ms=3, label=name)
+    base = space.pes[0]
+    ax.plot(space.pes, [n / base for n in space.pes], color="gray", ls="--", label="linear")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xticks(space.pes, [str(n) for n in space.pes])
+    top = max(max(space.speedup(n)) for n in space.layers)
+    ticks = [2**i for i in range(int(np.log2(max(top, 1))) + 2)]
+    ax.set_yticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel("processing elements")
+    ax.set_ylabel(f"speedup over {base} PE" + ("s" if base > 1 else ""))
+    ax.set_title(f"Scalability (FIFO depth {space.config.fifo_depth})")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    second = _save(fig, directory / "pe_speedup.png")
+    return [first, second]

@@ -1,0 +1,35 @@
+"""EIE-style inference straight from compressed layers (Han et al. 2016, "EIE: Efficient
+Inference Engine on Compressed Deep Neural Network").
+
+- ``EngineLayer``: a compressed layer's rows interleaved over processing elements, each with its
+  own CSC entries (code and relative index in one byte for 4-bit widths) and column pointers.
+- ``sparse_matvec`` / ``sparse_matmul``: numba kernels that visit only non-zero activations and
+  stored entries, decode weights through the codebook and fuse bias and ReLU; ``_fixed16``
+  variants in EIE's 16-bit fixed point.
+- ``Engine``: runs a whole stored network (``Engine.load(path)`` for a .dzip file).
+"""
+
+from deepzip.engine.layout import EngineLayer, default_pes
+from deepzip.engine.product import (
+    sparse_matmul,
+    sparse_matmul_fixed16,
+    sparse_matvec,
+    sparse_matvec_fixed16,
+    sparse_product_fixed16_reference,
+    sparse_product_reference,
+)
+from deepzip.engine.runner import ARITHMETICS, Engine, LayerMemory
+
+__all__ = [
+    "ARITHMETICS",
+    "Engine",
+    "EngineLayer",
+    "LayerMemory",
+    "default_pes",
+    "sparse_matmul",
+    "sparse_matmul_fixed16",
+    "sparse_matvec",
+    "sparse_matvec_fixed16",
+    "sparse_product_fixed16_reference",
+    "sparse_product_reference",
+]

@@ -1,0 +1,44 @@
+"""A shortened reproduction on a subset of real MNIST, end to end through the .dzip file."""
+
+from dataclasses import replace
+
+import pytest
+
+from deepzip.container import read_dzip
+from deepzip.data import load_mnist_dir
+from deepzip.reproduce import RECIPES, reproduce
+from deepzip.training import TensorData, TrainConfig
+
+
+@pytest.mark.mnist
+def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
+    m = load_mnist_dir(mnist_dir)
+    data = TensorData.from_arrays(
+        m.train_images, m.train_labels, m.test_images, m.test_labels
+    ).subset(3000, 1000)
+    full = RECIPES["lenet-300-100"]
+    short = replace(
+        full,
+        baseline=TrainConfig(epochs=2, lr=0.05),
+        paper_point=replace(full.paper_point, steps=1, retrain_epochs=1, finetune_epochs=1),
+        beyond_point=replace(full.beyond_point, steps=1, retrain_epochs=1, finetune_epochs=1),
+    )
+    out = tmp_path / "lenet.dzip"
+    summary = reproduce(
+        "lenet-300-100", data, tmp_path / "work", out, tmp_path / "figs", recipe=short
+    )
+    for name, path in (("paper", out), ("beyond", tmp_path / "lenet-beyond.dzip")):
+        entry = summary["points"][name]
+        assert path.is_file() and entry["file_bytes"] == path.stat().st_size
+        back = read_dzip(path)
+        kept = {layer.name: layer.density for layer in back.layers}
+        for layer, sparsity in short.point(name).sparsity.items():
+            assert kept[layer] == pytest.approx(1 - sparsity, abs=1e-3)
+        # The engine running the file classifies exactly as the PyTorch model did.
+        assert entry["error"] == pytest.approx(entry["torch_error"], abs=1e-12)
+        assert entry["ratio"] == pytest.approx(entry["dense_bytes"] / entry["file_bytes"])
+    assert summary["points"]["beyond"]["ratio"] > summary["points"]["paper"]["ratio"]
+    assert {"error", "baseline_error", "file_bytes", "dense_bytes", "ratio"} <= set(summary)
+    pngs = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert "sensitivity.png" in pngs
+    assert "lenet-fc1-codebook.png" in pngs and "lenet-beyond-fc1-huffman.png" in pngs

@@ -40,6 +40,10 @@ _EXPORTS = {
     "load_mnist_dir": "deepzip.data",
     "obtain_mnist": "deepzip.data",
     "kmeans_1d": "deepzip.core.kmeans",
+    "Engine": "deepzip.engine",
+    "read_dzip": "deepzip.container",
+    "write_dzip": "deepzip.container",
+    "to_compressed_model": "deepzip.network",
     "init_centroids": "deepzip.core.kmeans",
 }
 

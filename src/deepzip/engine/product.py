@@ -8,9 +8,10 @@ touched, weights are decoded through the codebook, and the dense ``W`` is never 
 A batch is ``(cols, batch)``, the batch dimension contiguous (see ``_kernels``). The wrappers
 validate shapes and dtypes and allocate the output; the kernels trust them.
 
-Threads: a kernel runs its PEs on numba's threads. Waking the threads costs more than a small
-layer's whole product, so products smaller than ``SERIAL_WORK`` entry-updates run the PEs one
-after another on the calling thread (``threads=None`` picks; pass a number to force).
+Threads: a kernel runs its PEs on numba's threads. Handing work to another thread costs a few
+microseconds on idle cores, and up to milliseconds when other processes hold them, more than a
+small layer's whole product; so products smaller than ``SERIAL_WORK`` entry-updates run the PEs
+one after another on the calling thread (``threads=None`` picks; pass a number to force).
 
 The ``*_reference`` functions are the slow, obvious versions the tests compare against: they walk
 each PE's columns in numpy and accumulate in float64 (exact int64 for fixed point).

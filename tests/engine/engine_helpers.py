@@ -16,7 +16,6 @@ def random_layer(
     index_bits: int = 4,
     bias: bool = True,
     empty_columns: int = 0,
-    kind: str = "linear",
 ) -> CompressedLayer:
     """A pruned, weight-shared ``(rows, cols)`` layer: code 0 is zero, kept weights have codes >= 1.
 
@@ -28,11 +27,9 @@ def random_layer(
     codes = np.zeros((rows, cols), dtype=np.uint8 if weight_bits <= 8 else np.uint16)
     codes[mask] = rng.integers(1, n_codes, int(mask.sum()))
     codebook = np.concatenate([[0.0], rng.normal(0.0, 1.0, n_codes - 1)]).astype(np.float32)
-    if kind == "conv2d":
-        raise ValueError("use random_conv_layer")
     return CompressedLayer(
         "layer",
-        kind,
+        "linear",
         codebook,
         codes,
         mask,

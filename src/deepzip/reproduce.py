@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from deepzip._files import atomic_write
@@ -129,14 +128,10 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def _engine_error(path: Path, data: TensorData, batch: int = 1000) -> float:
+def _engine_error(path: Path, data: TensorData) -> float:
     from deepzip.engine import Engine
 
-    engine = Engine.load(path)
-    x = data.test_x.numpy()
-    predicted = np.concatenate(
-        [engine.run(x[i : i + batch]).argmax(axis=1) for i in range(0, len(x), batch)]
-    )
+    predicted = Engine.load(path).classify(data.test_x.numpy())
     return float((predicted != data.test_y.numpy()).mean())
 
 

@@ -235,6 +235,16 @@ class Engine:
         ]
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
+    def classify(self, x: np.ndarray, batch: int | None = None) -> np.ndarray:
+        """Predicted classes (int64 ``(N,)``): the argmax of ``run``, ``batch`` inputs per call
+        (as an application would feed them; default ``max_batch``)."""
+        step = batch or self.max_batch
+        if step < 1:
+            raise ValueError(f"batch must be >= 1, got {step}")
+        return np.concatenate(
+            [self.run(x[i : i + step]).argmax(axis=1) for i in range(0, len(x), step)]
+        )
+
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
         state = np.ascontiguousarray(np.moveaxis(x, 0, -1))
         if self.arithmetic == "fixed16":

@@ -26,7 +26,7 @@ from deepzip.compressed import CompressedLayer
 from deepzip.config import to_json
 from deepzip.layers import select_layers
 from deepzip.models import MODELS
-from deepzip.prune.mask import attach_mask, masks_of, weights_kept
+from deepzip.prune.mask import attach_mask, get_mask, weights_kept
 from deepzip.prune.schedule import PruneConfig, prune_step
 from deepzip.share.quantize import QuantizeConfig, compressed_layers, share_weights
 from deepzip.share.shared_weights import attach_shared, get_shared
@@ -159,7 +159,7 @@ def _structure(model: nn.Module) -> dict[str, Any]:
         s = get_shared(module)
         if s is not None:
             shared[name] = len(s.centroids)
-        elif name in masks_of(model):
+        elif get_mask(module) is not None:
             masked[name] = True
     return {"masked": masked, "shared": shared}
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepzip.compressed import CompressedLayer
+from deepzip.compressed import CompressedLayer, round_to_half
 
 
 def layer(**kw):
@@ -48,3 +48,22 @@ def test_dense_weight_and_counts():
 def test_invalid_layers_are_rejected(kw, match):
     with pytest.raises(ValueError, match=match):
         layer(**kw)
+
+
+def test_half_values_must_be_float16_values():
+    codes = np.array([[1, 0], [2, 1]], dtype=np.uint8)
+    exact = dict(
+        name="fc", kind="linear", codes=codes, mask=codes != 0, weight_bits=2, index_bits=2
+    )
+    codebook = np.array([0.0, 0.1, -0.25], dtype=np.float32)  # 0.1 is not a float16
+    with pytest.raises(ValueError, match="value_bits 16 needs a codebook"):
+        CompressedLayer(codebook=codebook, bias=None, value_bits=16, **exact)
+    rounded = round_to_half(codebook)
+    assert rounded[1] != codebook[1] and abs(rounded[1] - 0.1) < 1e-4
+    CompressedLayer(codebook=rounded, bias=None, value_bits=16, **exact)
+    with pytest.raises(ValueError, match="value_bits 16 needs a bias"):
+        CompressedLayer(
+            codebook=rounded, bias=np.array([0.5, 1e-3], np.float32), value_bits=16, **exact
+        )
+    with pytest.raises(ValueError, match="value_bits 8 not one of"):
+        CompressedLayer(codebook=rounded, bias=None, value_bits=8, **exact)

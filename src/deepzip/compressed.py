@@ -26,6 +26,16 @@ LAYER_KINDS = ("linear", "conv2d")
 MAX_WEIGHT_BITS = 12
 
 
+#: Precisions a layer's codebook and bias may be stored in (float32, or float16 for half the bytes).
+VALUE_BITS = (32, 16)
+
+
+def round_to_half(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to the nearest float16, as float32 (values beyond float16 become inf)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class CompressedLayer:
     """One pruned, weight-shared layer.
@@ -41,6 +51,8 @@ class CompressedLayer:
         weight_bits: bits per cluster index (the codebook has at most ``2**weight_bits`` entries).
         index_bits: bits per relative index gap in the sparse encoding (Deep Compression §2).
         metadata: layer settings needed to run it (conv stride, padding, ...); JSON-serialisable.
+        value_bits: 32, or 16 when the codebook and bias are stored as float16 (they must then
+            hold float16 values exactly: the file loses nothing, see ``round_to_half``).
     """
 
     name: str
@@ -52,6 +64,7 @@ class CompressedLayer:
     weight_bits: int
     index_bits: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    value_bits: int = 32
 
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:
@@ -96,6 +109,19 @@ class CompressedLayer:
             raise ValueError(
                 f"layer {self.name!r}: bias shape {self.bias.shape} != ({self.codes.shape[0]},)"
             )
+        if self.value_bits not in VALUE_BITS:
+            raise ValueError(
+                f"layer {self.name!r}: value_bits {self.value_bits} not one of {VALUE_BITS}"
+            )
+        if self.value_bits == 16:
+            for what, values in (("codebook", self.codebook), ("bias", self.bias)):
+                if values is not None and not np.array_equal(
+                    round_to_half(values).view(np.uint32), values.astype(np.float32).view(np.uint32)
+                ):
+                    raise ValueError(
+                        f"layer {self.name!r}: value_bits 16 needs a {what} of float16 values "
+                        "(round it with round_to_half)"
+                    )
 
     @property
     def weight_shape(self) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp, round_to_half
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -127,6 +127,7 @@ def _pattern_layer(
     *,
     bias: bool,
     metadata: dict | None = None,
+    value_bits: int = 32,
 ) -> CompressedLayer:
     """A layer from integer arithmetic alone (no random generator), so that the golden files'
     expected models cannot drift with numpy's generators. Positions come from a multiplicative
@@ -137,16 +138,21 @@ def _pattern_layer(
     dtype = np.uint8 if weight_bits <= 8 else np.uint16
     codebook = np.linspace(-1.0, 1.0, codebook_size).astype(np.float32)
     codebook[0] = 0.0
+    biases = np.linspace(-0.5, 0.25, shape[0]).astype(np.float32) if bias else None
+    if value_bits == 16:
+        codebook = round_to_half(codebook)
+        biases = None if biases is None else round_to_half(biases)
     return CompressedLayer(
         name=name,
         kind=kind,
         codebook=codebook,
         codes=np.where(mask, codes, 0).astype(dtype).reshape(shape),
         mask=mask.reshape(shape),
-        bias=np.linspace(-0.5, 0.25, shape[0]).astype(np.float32) if bias else None,
+        bias=biases,
         weight_bits=weight_bits,
         index_bits=index_bits,
         metadata=metadata or {},
+        value_bits=value_bits,
     )
 
 
@@ -182,10 +188,20 @@ def wide_codes() -> CompressedModel:
     return CompressedModel([wide, empty], [])
 
 
+def half_values() -> CompressedModel:
+    """Codebooks and biases stored as float16 (layer flag bit 2), one layer with a bias and one
+    without, beside a float32 layer."""
+    fc1 = _pattern_layer("fc1", "linear", (30, 20), 10, 6, 5, 64, bias=True, value_bits=16)
+    fc2 = _pattern_layer("fc2", "linear", (10, 30), 30, 5, 5, 32, bias=False, value_bits=16)
+    fc3 = _pattern_layer("fc3", "linear", (4, 10), 50, 3, 3, 8, bias=True)
+    return CompressedModel([fc1, fc2, fc3])
+
+
 GOLDEN_MODELS = {
     "worked_example.dzip": worked_example,
     "small_convnet.dzip": small_convnet,
     "wide_codes.dzip": wide_codes,
+    "half_values.dzip": half_values,
 }
 
 
@@ -193,7 +209,12 @@ def assert_models_equal(got: CompressedModel, want: CompressedModel) -> None:
     """Field by field, dtypes and bit patterns included."""
     assert [layer.name for layer in got.layers] == [layer.name for layer in want.layers]
     for a, b in zip(got.layers, want.layers):
-        assert (a.kind, a.weight_bits, a.index_bits) == (b.kind, b.weight_bits, b.index_bits)
+        assert (a.kind, a.weight_bits, a.index_bits, a.value_bits) == (
+            b.kind,
+            b.weight_bits,
+            b.index_bits,
+            b.value_bits,
+        )
         assert a.metadata == b.metadata
         for field in ("codebook", "codes", "mask"):
             x, y = getattr(a, field), getattr(b, field)

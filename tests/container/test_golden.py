@@ -1,12 +1,15 @@
 """Golden files pin the format: they must decode to their models, and the writer must still
 produce them byte for byte. The worked example of docs/FORMAT.md is the first of them."""
 
+import dataclasses
 import re
+import struct
 from pathlib import Path
 
 import pytest
 from dzip_examples import GOLDEN, GOLDEN_MODELS, assert_models_equal
 
+from deepzip.compressed import CompressedModel
 from deepzip.container import dzip_bytes, dzip_sizes, read_dzip
 
 FORMAT_MD = Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md"
@@ -42,3 +45,31 @@ def test_worked_example_sizes():
     )
     assert (sizes.header_bytes, sizes.network_bytes, sizes.checksum_bytes) == (15, 0, 8)
     assert sizes.total_bytes == sizes.file_bytes == 82
+
+
+def test_half_values_file_holds_ieee_binary16_values():
+    """Flag bit 2 halves the codebook and the bias: the same model at 32 bits is 2 bytes longer per
+    value, and the codebook's bytes are the values as little-endian IEEE binary16, after the
+    layer's header."""
+    model = GOLDEN_MODELS["half_values.dzip"]()
+    data = (GOLDEN / "half_values.dzip").read_bytes()
+    as_float32 = CompressedModel(
+        [dataclasses.replace(layer, value_bits=32) for layer in model.layers]
+    )
+    half_values = sum(
+        len(layer.codebook) + (0 if layer.bias is None else len(layer.bias))
+        for layer in model.layers
+        if layer.value_bits == 16
+    )
+    assert len(dzip_bytes(as_float32)) - len(data) == 2 * half_values
+    sizes = dzip_sizes(GOLDEN / "half_values.dzip")
+    first = sizes.layers[0]
+    start = sizes.header_bytes + first.header_bytes
+    # name (length 3, "fc1"), kind 0 (linear), flags: bias (bit 0) and float16 values (bit 2)
+    layer_start = sizes.header_bytes
+    assert data[layer_start : layer_start + 6] == b"\x03fc1\x00\x05"
+    codebook = model.layers[0].codebook
+    assert first.codebook_bytes == 2 * len(codebook)
+    raw = b"".join(struct.pack("<e", float(v)) for v in codebook)
+    assert data[start : start + len(raw)] == raw
+    assert first.bias_bytes == 2 * len(model.layers[0].bias)

@@ -86,7 +86,7 @@ CASES = {
     "tensor with 9 dimensions": (ONE_TENSOR, LimitExceededError, "tensors[0].ndim"),
     "file flag": (put(5, 0x80), FieldValueError, "header.flags"),
     "layer kind": (put(18, 2), FieldValueError, "layers[0].kind"),
-    "layer flag": (put(19, 0x04), FieldValueError, "layers[0].flags"),
+    "layer flag": (put(19, 0x08), FieldValueError, "layers[0].flags"),
     "weight_bits 0": (put(20, 0), FieldValueError, "layers[0].weight_bits"),
     "weight_bits 13": (put(20, 13), FieldValueError, "layers[0].weight_bits"),
     "index_bits 9": (put(21, 9), FieldValueError, "layers[0].index_bits"),

@@ -10,7 +10,7 @@ from dzip_examples import CONV_METADATA, GOLDEN_MODELS, assert_models_equal, len
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp, round_to_half
 from deepzip.container import dzip_bytes, dzip_sizes, read_dzip, write_dzip
 
 
@@ -44,6 +44,10 @@ def layers(draw, name):
         if kind == "conv2d"
         else draw(st.sampled_from([{}, {"note": "é", "sizes": [1, [2, 3]], "x": 0.5}]))
     )
+    value_bits = draw(st.sampled_from([32, 16]))
+    if value_bits == 16:
+        codebook = round_to_half(codebook)
+        bias = None if bias is None else round_to_half(bias)
     return CompressedLayer(
         name,
         kind,
@@ -54,6 +58,7 @@ def layers(draw, name):
         weight_bits,
         index_bits,
         metadata,
+        value_bits,
     )
 
 

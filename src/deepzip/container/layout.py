@@ -31,9 +31,18 @@ FILE_SIZE_OFFSET = 6
 FLAG_NETWORK = 0x01
 """File flag: a network record follows the layers."""
 LAYER_FLAG_BIAS = 0x01
-"""Layer flag: a float32 bias of ``rows`` values is stored."""
+"""Layer flag: a bias of ``rows`` values is stored."""
 LAYER_FLAG_UINT16 = 0x02
 """Layer flag: the layer's codes array is uint16 (else uint8)."""
+LAYER_FLAG_HALF = 0x04
+"""Layer flag: the codebook and the bias are stored as float16 (else float32)."""
+LAYER_FLAGS = LAYER_FLAG_BIAS | LAYER_FLAG_UINT16 | LAYER_FLAG_HALF
+
+
+def value_dtype(half: bool) -> str:
+    """The little-endian numpy dtype of a stored codebook or bias."""
+    return "<f2" if half else "<f4"
+
 
 LAYER_KIND_CODES = {"linear": 0, "conv2d": 1}
 LAYER_KIND_NDIM = {"linear": 2, "conv2d": 4}

@@ -105,8 +105,9 @@ class LayerRecord:
     gap_bits: int
     pointer_width: int
     header_bytes: int  # everything before the codebook
-    codebook: memoryview
-    bias: memoryview | None
+    codebook_size: int
+    codebook: memoryview  # float16 or float32 (flags), little-endian
+    bias: memoryview | None  # float16 or float32 (flags), little-endian
     code_table: memoryview
     gap_table: memoryview
     pointers: memoryview
@@ -242,8 +243,10 @@ def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
     if kind is None:
         raise FieldValueError(f"{p}.kind", f"expected one of {_LAYER_KINDS}, got {code}")
     flags = cursor.u8(f"{p}.flags")
-    if flags & ~(layout.LAYER_FLAG_BIAS | layout.LAYER_FLAG_UINT16):
-        raise FieldValueError(f"{p}.flags", f"expected bits 0x03 only, got {flags:#04x}")
+    if flags & ~layout.LAYER_FLAGS:
+        raise FieldValueError(
+            f"{p}.flags", f"expected bits {layout.LAYER_FLAGS:#04x} only, got {flags:#04x}"
+        )
     weight_bits = cursor.u8(f"{p}.weight_bits")
     if not 1 <= weight_bits <= layout.MAX_WEIGHT_BITS:
         raise FieldValueError(
@@ -294,12 +297,16 @@ def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
         )
     header_bytes = cursor.pos - start
 
-    codebook = cursor.take(4 * codebook_size, f"{p}.codebook")
-    if bytes(codebook[:4]) != bytes(4):
+    value_bytes = 2 if flags & layout.LAYER_FLAG_HALF else 4
+    codebook = cursor.take(value_bytes * codebook_size, f"{p}.codebook")
+    if bytes(codebook[:value_bytes]) != bytes(value_bytes):
         raise FieldValueError(
-            f"{p}.codebook", f"expected codebook[0] == +0.0, got {codebook[:4].hex()}"
+            f"{p}.codebook",
+            f"expected codebook[0] == +0.0, got {codebook[:value_bytes].hex()}",
         )
-    bias = cursor.take(4 * rows, f"{p}.bias") if flags & layout.LAYER_FLAG_BIAS else None
+    bias = None
+    if flags & layout.LAYER_FLAG_BIAS:
+        bias = cursor.take(value_bytes * rows, f"{p}.bias")
     code_table = cursor.take(layout.nibble_bytes(codebook_size), f"{p}.code_lengths")
     gap_table = cursor.take(layout.nibble_bytes(1 << index_bits), f"{p}.gap_lengths")
     pointers = cursor.take(layout.pointer_bytes(cols, width), f"{p}.pointers")
@@ -319,6 +326,7 @@ def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
         gap_bits,
         width,
         header_bytes,
+        codebook_size,
         codebook,
         bias,
         code_table,

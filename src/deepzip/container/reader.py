@@ -53,8 +53,7 @@ def decode_entries(record: LayerRecord) -> tuple[np.ndarray, np.ndarray, np.ndar
     """
     p = record.field
     rows, cols = record.matrix_shape
-    codebook_size = len(record.codebook) // 4
-    code_table = _table(record.code_table, codebook_size, f"{p}.code_lengths")
+    code_table = _table(record.code_table, record.codebook_size, f"{p}.code_lengths")
     uint16 = bool(record.flags & layout.LAYER_FLAG_UINT16)
     if not uint16 and code_table[256:].any():
         raise FieldValueError(f"{p}.code_lengths", "expected no code above 255 for uint8 codes")
@@ -92,6 +91,11 @@ def decode_entries(record: LayerRecord) -> tuple[np.ndarray, np.ndarray, np.ndar
     return entries, gaps, col_ptr
 
 
+def _values(blob: memoryview, half: bool) -> np.ndarray:
+    """A stored codebook or bias as float32 (float16 widens exactly)."""
+    return np.frombuffer(blob, dtype=layout.value_dtype(half)).astype(np.float32)
+
+
 def _decode_layer(record: LayerRecord) -> CompressedLayer:
     p = record.field
     entries, gaps, col_ptr = decode_entries(record)
@@ -100,19 +104,22 @@ def _decode_layer(record: LayerRecord) -> CompressedLayer:
         codes, mask = decode_column_major(index)
     except ValueError as error:
         raise FieldValueError(f"{p}.gaps", str(error)) from None
+    half = bool(record.flags & layout.LAYER_FLAG_HALF)
+    codebook = _values(record.codebook, half)
     bias = None
     if record.bias is not None:
-        bias = np.frombuffer(record.bias, dtype="<f4").astype(np.float32)
+        bias = _values(record.bias, half)
     try:
         return CompressedLayer(
             name=record.name,
             kind=record.kind,
-            codebook=np.frombuffer(record.codebook, dtype="<f4").astype(np.float32),
+            codebook=codebook,
             codes=codes.reshape(record.shape),
             mask=mask.reshape(record.shape),
             bias=bias,
             weight_bits=record.weight_bits,
             index_bits=record.index_bits,
+            value_bits=16 if half else 32,
             metadata=record.metadata,
         )
     except ValueError as error:

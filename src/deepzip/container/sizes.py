@@ -34,12 +34,12 @@ class LayerSizes:
         huffman_code_bits: Huffman-coded bits of the entries' cluster codes.
         huffman_index_bits: Huffman-coded bits of the entries' relative indices (gaps).
         header_bytes: name, kind, flags, bit widths, shape, metadata, counts and widths.
-        codebook_bytes: the float32 codebook (shared weights, code 0 = the zero).
+        codebook_bytes: the codebook, float16 or float32 (shared weights, code 0 = the zero).
         table_bytes: the two Huffman code-length tables (4 bits per symbol).
         pointer_bytes: the bit-packed per-column entry counts (the column pointers).
         code_bytes: the Huffman-coded cluster codes.
         index_bytes: the Huffman-coded relative indices.
-        bias_bytes: the float32 bias (0 when the layer has none).
+        bias_bytes: the bias, float16 or float32 (0 when the layer has none).
     """
 
     name: str

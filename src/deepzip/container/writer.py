@@ -141,11 +141,14 @@ def _layer_record(layer: CompressedLayer) -> bytes:
     counts = np.diff(index.col_ptr)
     width = int(counts.max()).bit_length() if counts.size else 0
 
+    half = layer.value_bits == 16
     flags = 0
     if layer.bias is not None:
         flags |= layout.LAYER_FLAG_BIAS
     if layer.codes.dtype == np.uint16:
         flags |= layout.LAYER_FLAG_UINT16
+    if half:
+        flags |= layout.LAYER_FLAG_HALF
     record = bytearray(name)
     record += bytes(
         [layout.LAYER_KIND_CODES[layer.kind], flags, layer.weight_bits, layer.index_bits]
@@ -156,9 +159,9 @@ def _layer_record(layer: CompressedLayer) -> bytes:
     record += layout.varint(codebook_size)
     record += layout.varint(index.n_entries) + layout.varint(code_bits) + layout.varint(gap_bits)
     record.append(width)
-    record += layer.codebook.astype("<f4").tobytes()
+    record += layer.codebook.astype(layout.value_dtype(half)).tobytes()
     if layer.bias is not None:
-        record += np.asarray(layer.bias).astype("<f4").tobytes()
+        record += np.asarray(layer.bias).astype(layout.value_dtype(half)).tobytes()
     record += layout.pack_nibbles(code_table)
     record += layout.pack_nibbles(gap_table)
     record += layout.pack_counts(counts, width)

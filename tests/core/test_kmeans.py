@@ -160,6 +160,34 @@ def test_relocation_empties_a_cluster_in_the_pruned_gap_example() -> None:
     assert fit.inertia == 0.0
 
 
+def test_without_relocation_the_pruned_gap_clusters_stay_empty() -> None:
+    values = np.array([-3.0, -2.0, 2.0, 3.0])
+    init = np.array([-2.5, -0.1, 0.1, 2.5, 10.0])
+    # Plain Lloyd: -3 and -2 go to cluster 0, 2 and 3 to cluster 3, whose means are where they
+    # started; clusters 1, 2 and 4 keep their initial centroids and no values.
+    for fit in (
+        kmeans_1d(values, init, relocate=False),
+        kmeans_1d_reference(values, init, relocate=False),
+    ):
+        np.testing.assert_array_equal(fit.centroids, init)
+        np.testing.assert_array_equal(fit.labels, [0, 0, 3, 3])
+        assert (fit.n_iter, fit.converged) == (1, True)
+        assert fit.inertia == 4 * 0.25
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_without_relocation_equals_plain_lloyd(seed: int) -> None:
+    values = _pruned_normal(np.random.default_rng(seed), 3000)
+    init = init_centroids(values, 32, "linear")
+    fit = kmeans_1d(values, init, max_iter=1000, relocate=False)
+    assert fit.converged
+    _assert_same_fit(fit, kmeans_1d_reference(values, init, max_iter=1000, relocate=False), values)
+    assert np.unique(fit.labels).size < 32  # the gap's centroids are left unused
+    assert fit.inertia == pytest.approx(_keep_rule_fit(values, init), rel=1e-12)
+    # Relocating uses every cluster and fits better.
+    assert kmeans_1d(values, init, max_iter=1000).inertia < fit.inertia
+
+
 def test_relocation_with_fewer_distinct_values_than_clusters_terminates() -> None:
     values = np.array([1.0, 1.0, 1.0, 4.0])
     init = np.array([0.0, 10.0, 20.0, 30.0])
@@ -236,13 +264,14 @@ grid_values = st.lists(st.integers(-64, 64), min_size=1, max_size=60).map(
     method=st.sampled_from(METHODS),
     seed=st.integers(0, 2**16),
     max_iter=st.integers(0, 40),
+    relocate=st.booleans(),
 )
 def test_property_fast_equals_reference_exactly(
-    values: np.ndarray, k: int, method: str, seed: int, max_iter: int
+    values: np.ndarray, k: int, method: str, seed: int, max_iter: int, relocate: bool
 ) -> None:
     init = init_centroids(values, k, method, seed=seed)
-    fast = kmeans_1d(values, init, max_iter=max_iter)
-    ref = kmeans_1d_reference(values, init, max_iter=max_iter)
+    fast = kmeans_1d(values, init, max_iter=max_iter, relocate=relocate)
+    ref = kmeans_1d_reference(values, init, max_iter=max_iter, relocate=relocate)
     np.testing.assert_array_equal(fast.centroids, ref.centroids)
     np.testing.assert_array_equal(fast.labels, ref.labels)
     assert fast.inertia == ref.inertia

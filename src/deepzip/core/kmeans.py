@@ -407,7 +407,9 @@ def _farthest_at_cluster_ends(
     return position[rank], run[rank], above[rank]
 
 
-def kmeans_1d(values: np.ndarray, init: np.ndarray, max_iter: int = 300) -> KMeansResult:
+def kmeans_1d(
+    values: np.ndarray, init: np.ndarray, max_iter: int = 300, relocate: bool = True
+) -> KMeansResult:
     """Lloyd's k-means on scalar values, O(k log n) per iteration after one O(n log n) sort.
 
     Empty clusters are relocated to the values farthest from their centroids, as in scikit-learn
@@ -417,6 +419,10 @@ def kmeans_1d(values: np.ndarray, init: np.ndarray, max_iter: int = 300) -> KMea
         values: the weights to cluster, any shape, real and finite (float32 is computed in float64).
         init: float ``(k,)`` initial centroids, e.g. from ``init_centroids``; any order.
         max_iter: most iterations (centroid updates) to run, >= 0.
+        relocate: False leaves empty clusters empty, their centroids where they are (plain
+            Lloyd's, as Deep Compression's linear initialisation runs: centroids that start in a
+            pruned layer's gap around zero stay unused, and the codes in use are fewer and less
+            evenly spread, which Huffman coding then turns into fewer bits).
 
     Returns:
         A ``KMeansResult``; see the module docstring for the rules (ties, empty clusters,
@@ -472,7 +478,7 @@ def kmeans_1d(values: np.ndarray, init: np.ndarray, max_iter: int = 300) -> KMea
         first, stop = starts.copy(), ends.copy()
         empty = np.sort(order[ends == starts])
         relocated = False
-        if empty.size:
+        if empty.size and relocate:
             position, run, above = _farthest_at_cluster_ends(
                 ordered, centroids, order, starts, ends, empty.size
             )
@@ -512,7 +518,9 @@ def kmeans_1d(values: np.ndarray, init: np.ndarray, max_iter: int = 300) -> KMea
     )
 
 
-def kmeans_1d_reference(values: np.ndarray, init: np.ndarray, max_iter: int = 300) -> KMeansResult:
+def kmeans_1d_reference(
+    values: np.ndarray, init: np.ndarray, max_iter: int = 300, relocate: bool = True
+) -> KMeansResult:
     """Slow, obvious O(n k)-per-iteration Lloyd's k-means with the same rules, for tests.
 
     Relocation sorts all values by the relocation order, O(n log n), in the iterations that have
@@ -534,7 +542,7 @@ def kmeans_1d_reference(values: np.ndarray, init: np.ndarray, max_iter: int = 30
         member = labels.copy()
         empty = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
         relocated = False
-        if empty.size:
+        if empty.size and relocate:
             assigned = centroids[labels]
             distance = np.abs(x - assigned)
             off = np.flatnonzero(distance > 0)

@@ -148,3 +148,44 @@ def test_user_model_factory_and_weights(tiny_data, tmp_path):
         build(CompressConfig(model="no.such.module:factory"))
     with pytest.raises(PipelineError, match="do not fit"):
         build(CompressConfig(model="lenet-5", weights=str(weights)))
+
+
+class StepCounter(Reporter):
+    def __init__(self):
+        self.stage, self.totals = None, {}
+
+    def stage_start(self, stage, resumed):
+        self.stage = stage
+
+    def step(self, done, total):
+        self.totals[self.stage] = total
+
+
+def test_smaller_file_options_keep_the_function(tiny_data, tmp_path):
+    """Half-precision values, plain k-means, sorted units and a longer last retraining: the file
+    still computes what the PyTorch model computes, in fewer bytes."""
+    from deepzip.container import read_dzip, write_dzip
+    from deepzip.network import to_compressed_model, to_torch
+
+    quantize = QuantizeConfig(fc_bits=4, value_bits=16, relocate_empty=False, sort_units=True)
+    prune = PruneConfig(
+        sparsity={"fc1": 0.9, "fc2": 0.9, "fc3": 0.5},
+        steps=2,
+        retrain_epochs=1,
+        final_retrain_epochs=2,
+    )
+    config = CompressConfig(**{**CONFIG.__dict__, "quantize": quantize, "prune": prune})
+    counter = StepCounter()
+    result = run_pipeline(config, tiny_data, tmp_path / "w", counter)
+    assert counter.totals["prune-2"] == 2 * counter.totals["prune-1"]
+    path = tmp_path / "small.dzip"
+    small = write_dzip(path, to_compressed_model(result.model, quantize))
+    plain = write_dzip(tmp_path / "plain.dzip", to_compressed_model(result.model, CONFIG.quantize))
+    assert small < plain
+    back = read_dzip(path)
+    assert all(layer.value_bits == 16 for layer in back.layers)
+    kept = np.count_nonzero(back.layers[0].mask, axis=1)
+    assert np.all(np.diff(kept) <= 0)  # fc1's units, most kept weights first
+    with torch.no_grad():
+        x = tiny_data.test_x[:50]
+        torch.testing.assert_close(to_torch(back)(x), result.model(x), rtol=1e-4, atol=1e-5)

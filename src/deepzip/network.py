@@ -20,6 +20,7 @@ from torch import nn
 
 from deepzip.compressed import CompressedModel, NetworkOp
 from deepzip.layers import select_layers
+from deepzip.reorder import sort_units
 from deepzip.share.quantize import QuantizeConfig, compressed_layers
 
 
@@ -81,7 +82,8 @@ def describe_network(model: nn.Module) -> list[NetworkOp] | None:
 
 
 def to_compressed_model(model: nn.Module, config: QuantizeConfig | None = None) -> CompressedModel:
-    """The weight-shared layers, remaining tensors and network description of ``model``."""
+    """The weight-shared layers, remaining tensors and network description of ``model``; with
+    ``config.sort_units``, its hidden units sorted for a smaller file (``deepzip.reorder``)."""
     layers = compressed_layers(model, config)
     shared = {layer.name for layer in layers}
     tensors: dict[str, np.ndarray] = {}
@@ -97,7 +99,8 @@ def to_compressed_model(model: nn.Module, config: QuantizeConfig | None = None) 
         if not torch.is_floating_point(value):
             continue  # integer buffers (e.g. BatchNorm's step count) are not weights
         tensors[key] = value.detach().numpy().astype(np.float32)
-    return CompressedModel(layers, describe_network(model), tensors)
+    compressed = CompressedModel(layers, describe_network(model), tensors)
+    return sort_units(compressed) if config is not None and config.sort_units else compressed
 
 
 def dense_state_dict(model: CompressedModel) -> dict[str, torch.Tensor]:

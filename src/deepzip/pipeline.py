@@ -28,7 +28,7 @@ from deepzip.layers import select_layers
 from deepzip.models import MODELS
 from deepzip.prune.mask import attach_mask, get_mask, weights_kept
 from deepzip.prune.schedule import PruneConfig, prune_step
-from deepzip.share.quantize import QuantizeConfig, compressed_layers, share_weights
+from deepzip.share.quantize import QuantizeConfig, compressed_layers, round_values, share_weights
 from deepzip.share.shared_weights import attach_shared, get_shared
 from deepzip.training import TensorData, TrainConfig, evaluate, train
 
@@ -250,14 +250,18 @@ def run_pipeline(
             if config.weights is None:
                 fit(config.train)
         elif stage.startswith("prune-"):
-            prune_step(model, config.prune, int(stage.split("-")[1]))
+            step = int(stage.split("-")[1])
+            prune_step(model, config.prune, step)
             fit(
-                config.train.retraining(config.prune.retrain_epochs, config.prune.retrain_lr_factor)
+                config.train.retraining(
+                    config.prune.epochs_after(step), config.prune.retrain_lr_factor
+                )
             )
         elif stage == "quantize":
             share_weights(model, config.quantize, config.prune.layers)
         elif stage == "finetune":
             fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
+            round_values(model, config.quantize)
         result = StageResult(
             stage,
             error=1.0 - evaluate(model, data.test_x, data.test_y),

@@ -243,3 +243,49 @@ def test_sim_benchmark_layer_json():
         assert summary[key] > 0
     assert summary["latency_us"] == pytest.approx(summary["cycles"] / 800)
     assert deepzip("sim").returncode == 2  # neither a file nor --layer
+
+
+@pytest.mark.mnist
+def test_compress_smaller_file_options(mnist_dir, tmp_path):
+    out = tmp_path / "small.dzip"
+    work = tmp_path / "work"
+    result = deepzip(
+        "compress",
+        "--data",
+        mnist_dir,
+        "--out",
+        out,
+        "--work-dir",
+        work,
+        "--epochs",
+        "1",
+        "--steps",
+        "1",
+        "--retrain-epochs",
+        "0",
+        "--final-retrain-epochs",
+        "1",
+        "--finetune-epochs",
+        "0",
+        "--sparsity",
+        "0.9",
+        "--value-bits",
+        "16",
+        "--keep-empty-clusters",
+        "--sort-units",
+        "--json",
+        *QUICK,
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads((work / "config.json").read_text())
+    assert config["prune"]["final_retrain_epochs"] == 1
+    assert config["quantize"]["value_bits"] == 16
+    assert config["quantize"]["relocate_empty"] is False
+    assert config["quantize"]["sort_units"] is True
+    from deepzip.container import read_dzip
+
+    layers = read_dzip(out).layers
+    assert all(layer.value_bits == 16 for layer in layers)
+    for layer in layers[:2]:  # hidden units, most kept weights first; the outputs keep their order
+        kept = layer.mask.sum(axis=1)
+        assert all(kept[:-1] >= kept[1:])

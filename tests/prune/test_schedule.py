@@ -76,3 +76,11 @@ def test_bad_configs():
         PruneConfig(sparsity={"fc1": 0.5}, scope="global")
     with pytest.raises(KeyError, match="fc9"):
         iterative_prune(lenet_300_100(), PruneConfig(sparsity={"fc9": 0.5}))
+
+
+def test_final_round_retrains_longer():
+    config = PruneConfig(sparsity=0.9, steps=3, retrain_epochs=2, final_retrain_epochs=7)
+    assert [config.epochs_after(step) for step in (1, 2, 3)] == [2, 2, 7]
+    assert PruneConfig(sparsity=0.9, steps=2, retrain_epochs=4).epochs_after(2) == 4
+    with pytest.raises(ValueError, match="final_retrain_epochs"):
+        PruneConfig(sparsity=0.9, final_retrain_epochs=-1)

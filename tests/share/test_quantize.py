@@ -97,3 +97,35 @@ def test_per_layer_index_bits():
     assert bits == {"conv1": 5, "conv2": 5, "fc1": 8, "fc2": 5}
     with pytest.raises(ValueError, match="index bits for fc1"):
         QuantizeConfig(layer_index_bits={"fc1": 9})
+
+
+def test_without_relocation_the_codebook_holds_the_clusters_in_use():
+    model = pruned_lenet5(0.9)
+    weight = model.fc1.weight.detach().numpy().copy()
+    mask = get_mask(model.fc1).numpy().copy()
+    config = QuantizeConfig(fc_bits=6, relocate_empty=False)
+    share_weights(model, config, layers=["fc1"])
+    survivors = weight[mask]
+    ref = kmeans_1d_reference(survivors, init_centroids(survivors, 63, "linear"), relocate=False)
+    used = np.unique(ref.labels)
+    assert used.size < 63  # linear centroids in the pruned gap stay empty
+    shared = get_shared(model.fc1)
+    centroids = shared.centroids.detach().numpy()
+    np.testing.assert_allclose(centroids[1:], ref.centroids[used], rtol=1e-5)
+    codes = shared.codes.numpy()
+    np.testing.assert_array_equal(codes[mask], np.searchsorted(used, ref.labels) + 1)
+    assert set(np.unique(codes[mask])) == set(range(1, used.size + 1))
+
+
+def test_half_values_round_centroids_and_biases_to_float16():
+    model = pruned_lenet5()
+    config = QuantizeConfig(value_bits=16)
+    share_weights(model, config)
+    for layer in compressed_layers(model, config):
+        assert layer.value_bits == 16
+        for values in (layer.codebook, layer.bias):
+            np.testing.assert_array_equal(values.astype(np.float16).astype(np.float32), values)
+        module = getattr(model, layer.name)
+        np.testing.assert_array_equal(module.bias.detach().numpy(), layer.bias)
+    with pytest.raises(ValueError, match="value_bits"):
+        QuantizeConfig(value_bits=8)

@@ -299,6 +299,29 @@ def _write_dzip(result: Any, path: Path) -> dict[str, Any]:
     type=click.FloatRange(min=0, min_open=True),
     help="Centroid fine-tuning learning rate as a fraction of --lr (default 0.01).",
 )
+@click.option(
+    "--final-retrain-epochs",
+    type=click.IntRange(min=0),
+    help="Epochs after the last pruning round (default: --retrain-epochs).",
+)
+@click.option(
+    "--value-bits",
+    type=click.Choice(["32", "16"]),
+    help="Precision of the stored codebooks and biases; 16 rounds them to float16 (default 32).",
+)
+@click.option(
+    "--keep-empty-clusters",
+    is_flag=True,
+    default=None,
+    help="Plain k-means: leave empty clusters empty instead of relocating them (fewer codes in "
+    "use, fewer Huffman bits).",
+)
+@click.option(
+    "--sort-units",
+    is_flag=True,
+    default=None,
+    help="Store hidden units sorted by kept weights: same network, fewer index bytes.",
+)
 @json_option
 @seed_option
 @limit_options
@@ -324,6 +347,10 @@ def compress(
     index_bits: int | None,
     retrain_lr_factor: float | None,
     finetune_lr_factor: float | None,
+    final_retrain_epochs: int | None,
+    value_bits: str | None,
+    keep_empty_clusters: bool | None,
+    sort_units: bool | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -341,11 +368,24 @@ def compress(
         prune_cfg = replace(prune_cfg, sparsity=_parse_sparsity(sparsity), quality=quality)
     prune_cfg = replace(
         prune_cfg,
-        **_given(steps=steps, retrain_epochs=retrain_epochs, retrain_lr_factor=retrain_lr_factor),
+        **_given(
+            steps=steps,
+            retrain_epochs=retrain_epochs,
+            retrain_lr_factor=retrain_lr_factor,
+            final_retrain_epochs=final_retrain_epochs,
+        ),
     )
     quant_cfg = replace(
         config.quantize,
-        **_given(fc_bits=fc_bits, conv_bits=conv_bits, init=init, index_bits=index_bits),
+        **_given(
+            fc_bits=fc_bits,
+            conv_bits=conv_bits,
+            init=init,
+            index_bits=index_bits,
+            value_bits=None if value_bits is None else int(value_bits),
+            relocate_empty=None if keep_empty_clusters is None else not keep_empty_clusters,
+            sort_units=sort_units,
+        ),
     )
     config = replace(config, train=train_cfg, prune=prune_cfg, quantize=quant_cfg)
     config = replace(

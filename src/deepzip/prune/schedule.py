@@ -37,6 +37,8 @@ class PruneConfig:
         steps: prune/retrain rounds.
         retrain_epochs: epochs of retraining after each round.
         retrain_lr_factor: retraining learning rate as a fraction of the original (paper: 1/10).
+        final_retrain_epochs: epochs after the last round, where the network must recover at
+            its final sparsity; None means ``retrain_epochs``.
     """
 
     sparsity: float | dict[str, float] | None = None
@@ -46,6 +48,7 @@ class PruneConfig:
     retrain_epochs: int = 2
     retrain_lr_factor: float = 0.1
     layers: list[str] | None = field(default=None)
+    final_retrain_epochs: int | None = None
 
     def __post_init__(self) -> None:
         if (self.sparsity is None) == (self.quality is None):
@@ -64,6 +67,16 @@ class PruneConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.retrain_lr_factor <= 0:
             raise ValueError(f"retrain_lr_factor must be > 0, got {self.retrain_lr_factor}")
+        for name in ("retrain_epochs", "final_retrain_epochs"):
+            epochs = getattr(self, name)
+            if epochs is not None and epochs < 0:
+                raise ValueError(f"{name} must be >= 0, got {epochs}")
+
+    def epochs_after(self, step: int) -> int:
+        """Retraining epochs after round ``step`` (1-based)."""
+        if step == self.steps and self.final_retrain_epochs is not None:
+            return self.final_retrain_epochs
+        return self.retrain_epochs
 
     def targets(self, model: nn.Module) -> dict[str, float]:
         """Final sparsity per layer for the sparsity modes (quality mode: empty)."""

@@ -1,6 +1,12 @@
 """Trained quantization by weight sharing (Deep Compression §3)."""
 
-from deepzip.share.quantize import QuantizeConfig, compressed_layers, share_layer, share_weights
+from deepzip.share.quantize import (
+    QuantizeConfig,
+    compressed_layers,
+    round_values,
+    share_layer,
+    share_weights,
+)
 from deepzip.share.shared_weights import SharedWeights, attach_shared, get_shared
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "attach_shared",
     "compressed_layers",
     "get_shared",
+    "round_values",
     "share_layer",
     "share_weights",
 ]

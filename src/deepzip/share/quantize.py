@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import nn
 
-from deepzip.compressed import MAX_WEIGHT_BITS, CompressedLayer
+from deepzip.compressed import MAX_WEIGHT_BITS, VALUE_BITS, CompressedLayer, round_to_half
 from deepzip.core.kmeans import InitMethod, init_centroids, kmeans_1d
 from deepzip.layers import layer_kind, select_layers
 from deepzip.prune.mask import effective_weight, get_mask
@@ -36,6 +37,15 @@ class QuantizeConfig:
             gaps, or it fills up with filler zeros).
         max_iter: Lloyd iterations at most.
         seed: for random initialisation.
+        relocate_empty: move clusters that end up empty to the worst-fitted weights (True, as
+            scikit-learn does), or leave them empty (False, plain Lloyd's as in Deep Compression:
+            fewer codes in use, lower code entropy, a coarser fit). Unused clusters are dropped
+            from the codebook either way.
+        value_bits: 32, or 16 to round the centroids and the biases to float16 (see
+            ``round_values``); the file then stores them in half the bytes.
+        sort_units: store the hidden units sorted by their number of kept weights
+            (``deepzip.reorder.sort_units``): the same network in fewer index bytes, with its
+            hidden units in another order than the PyTorch model's.
     """
 
     conv_bits: int = 8
@@ -46,6 +56,9 @@ class QuantizeConfig:
     layer_index_bits: dict[str, int] = field(default_factory=dict)
     max_iter: int = 300
     seed: int = 0
+    relocate_empty: bool = True
+    value_bits: int = 32
+    sort_units: bool = False
 
     def __post_init__(self) -> None:
         for name, b in {"conv_bits": self.conv_bits, "fc_bits": self.fc_bits, **self.bits}.items():
@@ -56,6 +69,8 @@ class QuantizeConfig:
         for name, b in {"index_bits": self.index_bits, **self.layer_index_bits}.items():
             if not 1 <= b <= 8:
                 raise ValueError(f"index bits for {name} must be in 1..8, got {b}")
+        if self.value_bits not in VALUE_BITS:
+            raise ValueError(f"value_bits must be one of {VALUE_BITS}, got {self.value_bits}")
 
     def bits_for(self, name: str, module: nn.Module) -> int:
         if name in self.bits:
@@ -78,9 +93,11 @@ def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
     if values.size:
         k = min(2**bits - 1, values.size)
         init = init_centroids(values, k, config.init, seed=config.seed)
-        result = kmeans_1d(values, init, max_iter=config.max_iter)
-        centroids = np.concatenate([[0.0], result.centroids])
-        codes[mask] = result.labels.astype(np.int32) + 1
+        result = kmeans_1d(values, init, max_iter=config.max_iter, relocate=config.relocate_empty)
+        # Only the clusters in use, in centroid order: code 1 + their rank.
+        used, labels = np.unique(result.labels, return_inverse=True)
+        centroids = np.concatenate([[0.0], result.centroids[used]])
+        codes[mask] = labels.reshape(-1).astype(np.int32) + 1
     attach_shared(module, centroids, codes, mask)
 
 
@@ -91,6 +108,25 @@ def share_weights(
     config = config or QuantizeConfig()
     for name, module in select_layers(model, layers).items():
         share_layer(module, config.bits_for(name, module), config)
+    round_values(model, config)
+
+
+@torch.no_grad()
+def round_values(model: nn.Module, config: QuantizeConfig) -> None:
+    """With ``value_bits=16``, round every weight-shared layer's centroids and bias to float16
+    values, in place (they stay float32 tensors), so that the model is exactly what the file
+    stores. Call it after training the centroids; with 32 bits it does nothing."""
+    if config.value_bits == 32:
+        return
+    for module in select_layers(model).values():
+        shared = get_shared(module)
+        if shared is None:
+            continue
+        tensors = [shared.centroids]
+        if getattr(module, "bias", None) is not None:
+            tensors.append(module.bias)
+        for tensor in tensors:
+            tensor.copy_(torch.from_numpy(round_to_half(tensor.detach().cpu().numpy())))
 
 
 def _layer_metadata(module: nn.Module) -> dict:
@@ -136,6 +172,7 @@ def compressed_layers(
                 weight_bits=bits,
                 index_bits=config.layer_index_bits.get(name, config.index_bits),
                 metadata=_layer_metadata(module),
+                value_bits=config.value_bits,
             )
         )
     return out

@@ -20,8 +20,20 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
     short = replace(
         full,
         baseline=TrainConfig(epochs=2, lr=0.05),
-        paper_point=replace(full.paper_point, steps=1, retrain_epochs=1, finetune_epochs=1),
-        beyond_point=replace(full.beyond_point, steps=1, retrain_epochs=1, finetune_epochs=1),
+        paper_point=replace(
+            full.paper_point,
+            steps=1,
+            retrain_epochs=1,
+            final_retrain_epochs=None,
+            finetune_epochs=1,
+        ),
+        beyond_point=replace(
+            full.beyond_point,
+            steps=1,
+            retrain_epochs=1,
+            final_retrain_epochs=None,
+            finetune_epochs=1,
+        ),
     )
     out = tmp_path / "lenet.dzip"
     summary = reproduce(

@@ -17,23 +17,17 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
         m.train_images, m.train_labels, m.test_images, m.test_labels
     ).subset(3000, 1000)
     full = RECIPES["lenet-300-100"]
+
+    def shortened(point):
+        return replace(
+            point, steps=1, retrain_epochs=1, final_retrain_epochs=None, finetune_epochs=1
+        )
+
     short = replace(
         full,
         baseline=TrainConfig(epochs=2, lr=0.05),
-        paper_point=replace(
-            full.paper_point,
-            steps=1,
-            retrain_epochs=1,
-            final_retrain_epochs=None,
-            finetune_epochs=1,
-        ),
-        beyond_point=replace(
-            full.beyond_point,
-            steps=1,
-            retrain_epochs=1,
-            final_retrain_epochs=None,
-            finetune_epochs=1,
-        ),
+        paper_point=shortened(full.paper_point),
+        beyond_point=shortened(full.beyond_point),
     )
     out = tmp_path / "lenet.dzip"
     summary = reproduce(
@@ -52,5 +46,5 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
     assert summary["points"]["beyond"]["ratio"] > summary["points"]["paper"]["ratio"]
     assert {"error", "baseline_error", "file_bytes", "dense_bytes", "ratio"} <= set(summary)
     pngs = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    assert "sensitivity.png" in pngs
+    assert "lenet-300-100-sensitivity.png" in pngs
     assert "lenet-fc1-codebook.png" in pngs and "lenet-beyond-fc1-huffman.png" in pngs

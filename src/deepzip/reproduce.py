@@ -241,10 +241,12 @@ def _config(recipe: Recipe, point: OperatingPoint, weights: Path) -> CompressCon
 
 
 def _figures(
-    model_before: torch.nn.Module, path: Path, sens: SensitivityResult, out: Path
+    network: str, model_before: torch.nn.Module, path: Path, sens: SensitivityResult, out: Path
 ) -> list[str]:
-    """The paper-style figures for one compressed file, from the file and the dense baseline."""
-    written = [str(figures.sensitivity_figure(sens.ratios, sens.accuracy, out / "sensitivity.png"))]
+    """The paper-style figures for one compressed file, from the file and the dense baseline;
+    the sensitivity curves are the network's (``<network>-sensitivity.png``)."""
+    curves = out / f"{network}-sensitivity.png"
+    written = [str(figures.sensitivity_figure(sens.ratios, sens.accuracy, curves))]
     compressed = read_dzip(path)
     for layer in compressed.layers:
         dense = dict(model_before.named_modules())[layer.name].weight.detach().numpy()
@@ -346,7 +348,7 @@ def reproduce(
             },
         }
         if figures_dir is not None:
-            entry["figures"] = _figures(baseline_model, path, sens, Path(figures_dir))
+            entry["figures"] = _figures(name, baseline_model, path, sens, Path(figures_dir))
         summary["points"][point_name] = entry
         if on_point is not None:
             on_point(point_name, entry)

@@ -1,0 +1,105 @@
+"""What each way of making the file smaller is worth, on one pruned network.
+
+    python benchmarks/encoding_ablation.py results/lenet-300-100.dzip.stages/paper \
+        --data ../shared/data/mnist --out benchmarks/results/encoding_ablation-lenet-300-100.json
+
+Takes the last pruning checkpoint of a ``deepzip reproduce`` (or ``compress``) work directory and
+quantizes it again with the directory's own bit widths, adding one option at a time: float16
+codebooks and biases, plain k-means that leaves empty clusters empty, hidden units sorted by
+their kept weights. Each row writes a real .dzip file and measures its error with the engine
+(no fine-tuning, so the rows differ only by the encoding). Prints a table, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from deepzip.config import from_json
+from deepzip.container import dzip_sizes, write_dzip
+from deepzip.data import load_mnist_dir
+from deepzip.engine import Engine
+from deepzip.network import to_compressed_model
+from deepzip.pipeline import CompressConfig, build, load_checkpoint
+from deepzip.report.inspect import inspect_report
+from deepzip.share import share_weights
+from deepzip.training import TensorData
+
+ROWS = [
+    ("k-means relocating empty clusters, float32 values, model order", {}),
+    ("+ float16 codebooks and biases", {"value_bits": 16}),
+    ("+ plain k-means (empty clusters stay empty)", {"value_bits": 16, "relocate_empty": False}),
+    (
+        "+ hidden units sorted by kept weights",
+        {"value_bits": 16, "relocate_empty": False, "sort_units": True},
+    ),
+]
+BASE = {"value_bits": 32, "relocate_empty": True, "sort_units": False}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("work_dir", type=Path)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    config = from_json(CompressConfig, (args.work_dir / "config.json").read_text())
+    stage = f"prune-{config.prune.steps}"
+    checkpoint = args.work_dir / f"{stage}.pt"
+    if not checkpoint.exists():
+        sys.exit(f"{checkpoint} is missing: run the pipeline first")
+    mnist = load_mnist_dir(args.data)
+    data = TensorData.from_arrays(
+        mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, options in ROWS:
+            quantize = dataclasses.replace(config.quantize, **{**BASE, **options})
+            model = build(config)
+            load_checkpoint(checkpoint, model)
+            share_weights(model, quantize, config.prune.layers)
+            path = Path(tmp) / "model.dzip"
+            file_bytes = write_dzip(path, to_compressed_model(model, quantize))
+            report = inspect_report(dzip_sizes(path))
+            predicted = Engine.load(path).classify(data.test_x.numpy())
+            error = float((predicted != data.test_y.numpy()).mean())
+            rows.append(
+                {
+                    "row": label,
+                    "options": {**BASE, **options},
+                    "file_bytes": file_bytes,
+                    "ratio": report.dense_bytes / file_bytes,
+                    "error": error,
+                    "parts": report.parts,
+                }
+            )
+    first = rows[0]["file_bytes"]
+    print(f"{args.work_dir} ({stage}), bits {dict(config.quantize.bits)}, no fine-tuning")
+    print(f"{'encoding':<66} {'bytes':>8} {'ratio':>7} {'vs first':>8} {'error':>7}")
+    for row in rows:
+        print(
+            f"{row['row']:<66} {row['file_bytes']:>8,} {row['ratio']:>6.1f}× "
+            f"{row['file_bytes'] / first:>8.3f} {100 * row['error']:>6.2f}%"
+        )
+    result = {
+        "command": " ".join(sys.argv),
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "work_dir": str(args.work_dir),
+        "stage": stage,
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

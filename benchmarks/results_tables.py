@@ -25,6 +25,11 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def ordered_points(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The paper point first (the JSON's keys come sorted)."""
+    return sorted(summary["points"].items(), key=lambda item: item[0] != "paper")
+
+
 def network_section(summary: dict[str, Any]) -> str:
     paper, best = summary["paper"], summary["best_published"]
     rows = [
@@ -37,7 +42,7 @@ def network_section(summary: dict[str, Any]) -> str:
         ],
         ["Soft Weight-Sharing (best published)", "", pct(best["error"]), "", f"{best['ratio']}×"],
     ]
-    for name, point in summary["points"].items():
+    for name, point in ordered_points(summary):
         rows.append(
             [
                 f"**deepzip, {name} point**",
@@ -51,7 +56,7 @@ def network_section(summary: dict[str, Any]) -> str:
         f"## {summary['model']}",
         table(["", "baseline error", "error (through the .dzip file)", "size", "ratio"], rows),
     ]
-    for name, point in summary["points"].items():
+    for name, point in ordered_points(summary):
         parts.append(point_section(name, point))
     parts.append(sensitivity_section(summary["sensitivity"]))
     return "\n\n".join(parts)

@@ -1,11 +1,14 @@
 """A shortened reproduction on a subset of real MNIST, end to end through the .dzip file."""
 
+import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from deepzip.container import read_dzip
 from deepzip.data import load_mnist_dir
+from deepzip.pipeline import PipelineError
 from deepzip.reproduce import RECIPES, reproduce
 from deepzip.training import TensorData, TrainConfig
 
@@ -48,3 +51,33 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert "lenet-300-100-sensitivity.png" in pngs
     assert "lenet-fc1-codebook.png" in pngs and "lenet-beyond-fc1-huffman.png" in pngs
+
+
+def test_work_dir_of_another_baseline_is_refused_unless_restarted(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (64, 28, 28)).astype(np.uint8)
+    labels = np.arange(64) % 10
+    data = TensorData.from_arrays(images, labels, images[:32], labels[:32])
+    full = RECIPES["lenet-300-100"]
+    tiny = replace(
+        full,
+        baseline=TrainConfig(epochs=1, lr=0.05),
+        paper_point=replace(
+            full.paper_point,
+            steps=1,
+            retrain_epochs=0,
+            final_retrain_epochs=None,
+            finetune_epochs=0,
+        ),
+    )
+    work, out = tmp_path / "work", tmp_path / "net.dzip"
+    reproduce("lenet-300-100", data, work, out, points=("paper",), recipe=tiny)
+    assert json.loads((work / "recipe.json").read_text())["baseline"]["epochs"] == 1
+    other = replace(tiny, baseline=TrainConfig(epochs=2, lr=0.05))
+    with pytest.raises(PipelineError, match="other settings"):
+        reproduce("lenet-300-100", data, work, out, points=("paper",), recipe=other)
+    summary = reproduce(
+        "lenet-300-100", data, work, out, points=("paper",), recipe=other, restart=True
+    )
+    assert json.loads((work / "recipe.json").read_text())["baseline"]["epochs"] == 2
+    assert summary["file_bytes"] == out.stat().st_size

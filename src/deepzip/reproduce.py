@@ -37,12 +37,14 @@ from typing import Any
 import torch
 
 from deepzip._files import atomic_write
+from deepzip.config import to_dict
 from deepzip.container import dzip_sizes, read_dzip, write_dzip
 from deepzip.core.relative_index import encode_column_major
 from deepzip.models import build_model
 from deepzip.network import to_compressed_model
 from deepzip.pipeline import (
     CompressConfig,
+    PipelineError,
     Reporter,
     StageResult,
     load_state_dict,
@@ -171,6 +173,27 @@ def _engine_error(path: Path, data: TensorData) -> float:
     return float((predicted != data.test_y.numpy()).mean())
 
 
+def _check_work_dir(recipe: Recipe, work: Path, restart: bool) -> None:
+    """Refuse a work directory whose baseline was trained by another recipe (``--restart``
+    clears it); remember this recipe's baseline settings in a new one."""
+    stamp = work / "recipe.json"
+    text = json.dumps({"model": recipe.model, "baseline": to_dict(recipe.baseline)}, sort_keys=True)
+    if restart:
+        for name in ("baseline.safetensors", "sensitivity.json", "recipe.json"):
+            (work / name).unlink(missing_ok=True)
+    elif stamp.exists() and stamp.read_text() != text:
+        raise PipelineError(
+            f"{work} holds a baseline trained with other settings; use another work directory "
+            "or --restart"
+        )
+    elif not stamp.exists() and (work / "baseline.safetensors").exists():
+        raise PipelineError(
+            f"{work} holds a baseline of unknown settings; use another work directory or --restart"
+        )
+    if not stamp.exists():
+        atomic_write(stamp, lambda f: f.write(text.encode()))
+
+
 def _baseline(recipe: Recipe, data: TensorData, work: Path, reporter: Reporter) -> Path:
     """Train (or reuse) the baseline; its weights go to ``work/baseline.safetensors``."""
     path = work / "baseline.safetensors"
@@ -286,11 +309,14 @@ def reproduce(
     reporter: Reporter | None = None,
     on_point: Callable[[str, dict[str, Any]], None] | None = None,
     recipe: Recipe | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """Run the whole reproduction for one network; returns the summary (see the module doc).
 
     The paper point's file is ``out_path``; another point's goes beside it as
     ``<stem>-<point>.dzip``. ``recipe`` replaces the built-in one (shortened runs in tests).
+    An interrupted run resumes from ``work_dir``; one made with other settings is refused unless
+    ``restart`` (which trains everything again).
     """
     if recipe is None:
         if name not in RECIPES:
@@ -300,6 +326,7 @@ def reproduce(
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     out_path = Path(out_path)
+    _check_work_dir(recipe, work, restart)
     weights = _baseline(recipe, data, work, reporter)
     sens = _sensitivity(recipe, weights, data, work, reporter)
     baseline_model = build_model(recipe.model)
@@ -315,7 +342,7 @@ def reproduce(
     for point_name in points:
         point = recipe.point(point_name)
         config = _config(recipe, point, weights)
-        result = run_pipeline(config, data, work / point_name, reporter)
+        result = run_pipeline(config, data, work / point_name, reporter, restart=restart)
         path = (
             out_path
             if point_name == "paper"

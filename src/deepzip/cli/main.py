@@ -791,6 +791,9 @@ def measure_engine(engine: Any, x: Any, labels: Any, batch: int) -> dict[str, An
     show_default=True,
     help="Which operating points to run.",
 )
+@click.option(
+    "--restart", is_flag=True, help="Ignore existing checkpoints and train everything again."
+)
 @json_option
 @_fail_cleanly
 def reproduce(
@@ -800,6 +803,7 @@ def reproduce(
     figures_dir: Path | None,
     work_dir: Path | None,
     point: str,
+    restart: bool,
     as_json: bool,
 ) -> None:
     """Reproduce Deep Compression on MNIST from scratch, then a sparser point beyond it."""
@@ -820,7 +824,15 @@ def reproduce(
         )
 
     summary = run_reproduction(
-        network, data, work_dir, out_path, figures_dir, points, console.ProgressReporter(), finished
+        network,
+        data,
+        work_dir,
+        out_path,
+        figures_dir,
+        points,
+        console.ProgressReporter(),
+        finished,
+        restart=restart,
     )
     if as_json:
         print_json(summary)

@@ -14,22 +14,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import platform
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from deepzip.config import from_json
+import _work_dir  # benchmarks/_work_dir.py, beside this script
 from deepzip.container import dzip_sizes, write_dzip
-from deepzip.data import load_mnist_dir
 from deepzip.engine import Engine
 from deepzip.network import to_compressed_model
-from deepzip.pipeline import CompressConfig, build, load_checkpoint
+from deepzip.pipeline import build, load_checkpoint
 from deepzip.report.inspect import inspect_report
 from deepzip.share import share_weights
-from deepzip.training import TensorData
 
 ROWS = [
     ("k-means relocating empty clusters, float32 values, model order", {}),
@@ -50,15 +44,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    config = from_json(CompressConfig, (args.work_dir / "config.json").read_text())
-    stage = f"prune-{config.prune.steps}"
-    checkpoint = args.work_dir / f"{stage}.pt"
-    if not checkpoint.exists():
-        sys.exit(f"{checkpoint} is missing: run the pipeline first")
-    mnist = load_mnist_dir(args.data)
-    data = TensorData.from_arrays(
-        mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels
-    )
+    config, checkpoint, data = _work_dir.load(args.work_dir, args.data)
+    stage = checkpoint.stem
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, options in ROWS:
@@ -89,16 +76,7 @@ def main() -> None:
             f"{row['row']:<66} {row['file_bytes']:>8,} {row['ratio']:>6.1f}× "
             f"{row['file_bytes'] / first:>8.3f} {100 * row['error']:>6.2f}%"
         )
-    result = {
-        "command": " ".join(sys.argv),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "work_dir": str(args.work_dir),
-        "stage": stage,
-        "rows": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    _work_dir.write_result(args.out, args.work_dir, stage=stage, rows=rows)
 
 
 if __name__ == "__main__":

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import platform
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from deepzip.config import from_json
-from deepzip.data import load_mnist_dir
-from deepzip.pipeline import CompressConfig, build, load_checkpoint
+import _work_dir  # benchmarks/_work_dir.py, beside this script
+from deepzip.pipeline import build, load_checkpoint
 from deepzip.share import round_values, share_weights
-from deepzip.training import TensorData, evaluate, train
+from deepzip.training import evaluate, train
 
 
 def main() -> None:
@@ -39,14 +34,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    config = from_json(CompressConfig, (args.work_dir / "config.json").read_text())
-    checkpoint = args.work_dir / f"prune-{config.prune.steps}.pt"
-    if not checkpoint.exists():
-        sys.exit(f"{checkpoint} is missing: run the pipeline first")
-    mnist = load_mnist_dir(args.data)
-    data = TensorData.from_arrays(
-        mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels
-    )
+    config, checkpoint, data = _work_dir.load(args.work_dir, args.data)
 
     def quantized():
         model = build(config)
@@ -82,16 +70,7 @@ def main() -> None:
             f"{100 * test.mean():.2f}% (min {100 * test.min():.2f}%, max {100 * test.max():.2f}%), "
             f"train {100 * train_error.mean():.3f}%"
         )
-    result = {
-        "command": " ".join(sys.argv),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "work_dir": str(args.work_dir),
-        "quantized": start,
-        "rows": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    _work_dir.write_result(args.out, args.work_dir, quantized=start, rows=rows)
 
 
 if __name__ == "__main__":

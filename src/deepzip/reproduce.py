@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -362,21 +362,7 @@ def reproduce(
             "weights_kept": result.stages[-1].weights_kept,
             "stages": [s.__dict__ for s in result.stages],
             "inspect": report.to_dict(),
-            "settings": {
-                "sparsity": point.sparsity,
-                "bits": point.bits,
-                "index_bits": point.index_bits,
-                "layer_index_bits": point.layer_index_bits,
-                "steps": point.steps,
-                "retrain_epochs": point.retrain_epochs,
-                "retrain_lr_factor": point.retrain_lr_factor,
-                "final_retrain_epochs": point.final_retrain_epochs,
-                "finetune_epochs": point.finetune_epochs,
-                "finetune_lr_factor": point.finetune_lr_factor,
-                "relocate_empty": point.relocate_empty,
-                "value_bits": point.value_bits,
-                "sort_units": point.sort_units,
-            },
+            "settings": {k: v for k, v in asdict(point).items() if k != "name"},
         }
         if figures_dir is not None:
             entry["figures"] = _figures(name, baseline_model, path, sens, Path(figures_dir))

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-LAYER_KINDS = ("linear", "conv2d")
+from deepzip.graph import Graph
+from deepzip.kinds import LAYER_KINDS
+from deepzip.kinds import kind as layer_kind
 
 #: At most 4096 shared weights per layer (Deep Compression uses 5–8 bits); it bounds the Huffman
 #: decoding table a file can ask for.
@@ -42,7 +44,8 @@ class CompressedLayer:
 
     Attributes:
         name: fully-qualified module name in the model (``"features.0"``).
-        kind: ``"linear"`` (weight ``(out, in)``) or ``"conv2d"`` (``(out, in, kh, kw)``).
+        kind: a layer kind of ``deepzip.kinds`` (``"linear"``: weight ``(out, in)``; ``"conv2d"``:
+            ``(out, in / groups, kh, kw)``; ...), which says how the weight is viewed as a matrix.
         codebook: float32, at most ``2**weight_bits`` entries: 0.0, then the shared weights
             (centroids).
         codes: uint8 or uint16, the weight's shape: codebook index of each weight (0 = pruned).
@@ -50,7 +53,8 @@ class CompressedLayer:
         bias: float32 ``(out,)`` or None.
         weight_bits: bits per cluster index (the codebook has at most ``2**weight_bits`` entries).
         index_bits: bits per relative index gap in the sparse encoding (Deep Compression §2).
-        metadata: layer settings needed to run it (conv stride, padding, ...); JSON-serialisable.
+        metadata: JSON-serialisable extras; the settings that run the layer (conv stride, ...)
+            live in the network graph's node, not here.
         value_bits: 32, or 16 when the codebook and bias are stored as float16 (they must then
             hold float16 values exactly: the file loses nothing, see ``round_to_half``).
     """
@@ -91,7 +95,7 @@ class CompressedLayer:
             raise ValueError(f"layer {self.name!r}: mask must be bool, got {self.mask.dtype}")
         if self.codes.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"layer {self.name!r}: codes must be uint8 or uint16")
-        expected_ndim = 2 if self.kind == "linear" else 4
+        expected_ndim = layer_kind(self.kind).weight_ndim
         if self.codes.ndim != expected_ndim:
             raise ValueError(
                 f"layer {self.name!r}: a {self.kind} weight has {expected_ndim} dimensions, "
@@ -105,10 +109,12 @@ class CompressedLayer:
             raise ValueError(
                 f"layer {self.name!r}: codes must be 0 exactly where the mask is False"
             )
-        if self.bias is not None and self.bias.shape != (self.codes.shape[0],):
-            raise ValueError(
-                f"layer {self.name!r}: bias shape {self.bias.shape} != ({self.codes.shape[0]},)"
-            )
+        if self.bias is not None:
+            rows = self.matrix_shape[0]
+            if not layer_kind(self.kind).has_bias:
+                raise ValueError(f"layer {self.name!r}: a {self.kind} layer keeps its bias apart")
+            if self.bias.shape != (rows,):
+                raise ValueError(f"layer {self.name!r}: bias shape {self.bias.shape} != ({rows},)")
         if self.value_bits not in VALUE_BITS:
             raise ValueError(
                 f"layer {self.name!r}: value_bits {self.value_bits} not one of {VALUE_BITS}"
@@ -140,64 +146,63 @@ class CompressedLayer:
     def density(self) -> float:
         return self.num_kept / self.num_weights if self.num_weights else 0.0
 
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the weight's matrix view (``deepzip.kinds``)."""
+        return layer_kind(self.kind).matrix_shape(self.weight_shape)
+
+    def matrix_codes(self) -> np.ndarray:
+        """The codes as the ``(rows, cols)`` matrix view (dense; for the torch side and tests)."""
+        return layer_kind(self.kind).to_matrix(self.codes)
+
+    def csc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kept weights of the matrix view in CSC order: ``col_ptr`` int64 ``(cols + 1,)``,
+        ``rows`` int64 ``(kept,)`` (ascending within a column) and their ``codes`` (the codes'
+        dtype). What the engine builds its layout from; it never needs the dense codes."""
+        matrix = self.matrix_codes()
+        cols, rows = np.nonzero(matrix.T)
+        col_ptr = np.zeros(matrix.shape[1] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cols, minlength=matrix.shape[1]), out=col_ptr[1:])
+        return col_ptr, rows.astype(np.int64), matrix[rows, cols]
+
     def dense_weight(self) -> np.ndarray:
         """The dequantized weight, float32 of ``weight_shape``: ``codebook[codes]``."""
         return self.codebook[self.codes]
 
 
-#: Operations a stored network may contain, in forward order (the container's network record).
-OP_KINDS = ("linear", "conv2d", "relu", "maxpool2d", "avgpool2d", "flatten", "dropout")
-
-#: How many integer params each op kind takes (kinds not listed take none).
-OP_PARAM_COUNTS = {"conv2d": 7, "maxpool2d": 6, "avgpool2d": 6, "flatten": 2}
-
-
-@dataclass(frozen=True)
-class NetworkOp:
-    """One step of a feed-forward network, enough to run it without its Python class.
-
-    Attributes:
-        kind: one of ``OP_KINDS``.
-        layer: for ``linear`` and ``conv2d``, the name of the weight's layer: a CompressedLayer of
-            the model, or ``<layer>.weight`` (and ``<layer>.bias``) among its plain tensors.
-        params: integers, by kind: ``conv2d`` (stride_h, stride_w, pad_h, pad_w, dilation_h,
-            dilation_w, groups); ``maxpool2d`` / ``avgpool2d`` (kernel_h, kernel_w, stride_h,
-            stride_w, pad_h, pad_w); ``flatten`` (start_dim, end_dim); others none. ``dropout``
-            is the identity at inference and is kept only to mirror the original network.
-    """
-
-    kind: str
-    layer: str | None = None
-    params: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.kind not in OP_KINDS:
-            raise ValueError(f"network op kind {self.kind!r} is not one of {OP_KINDS}")
-        expected = OP_PARAM_COUNTS.get(self.kind, 0)
-        if len(self.params) != expected:
-            raise ValueError(f"a {self.kind} op takes {expected} params, got {len(self.params)}")
-        if (self.layer is not None) != (self.kind in ("linear", "conv2d")):
-            needs = "needs" if self.layer is None else "has no"
-            raise ValueError(f"a {self.kind} op {needs} layer")
-
-
 @dataclass(frozen=True, eq=False)
 class CompressedModel:
-    """What a .dzip file holds: the compressed layers, the network that runs them (None when the
-    model could not be described), and the remaining float32 tensors by name (biases and weights of
-    layers left uncompressed, named as in the model's state_dict)."""
+    """What a .dzip file holds: the compressed layers, the network that runs them (a
+    ``deepzip.graph.Graph``; None when the model could not be captured), and the remaining float32
+    tensors by name (biases and weights of layers left uncompressed, buffers, named as in the
+    model's state_dict)."""
 
     layers: list[CompressedLayer]
-    network: list[NetworkOp] | None = None
+    network: Graph | None = None
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError("layer names must be unique")
-        for ops_layer in (op.layer for op in self.network or [] if op.layer is not None):
-            if ops_layer not in names and f"{ops_layer}.weight" not in self.tensors:
-                raise ValueError(f"network op refers to {ops_layer!r}, which the model lacks")
+        if self.network is not None:
+            for node in self.network.nodes:
+                if node.layer is None or node.op == "unsupported":
+                    continue
+                if not self.has_parameters(node.layer):
+                    raise ValueError(
+                        f"network op {node.describe()} refers to {node.layer!r}, which the model "
+                        "lacks"
+                    )
+
+    def has_parameters(self, module: str) -> bool:
+        """Whether some compressed layer or tensor belongs to ``module`` (or is named so)."""
+        if module in self.tensors or any(layer.name == module for layer in self.layers):
+            return True
+        prefix = module + "."
+        return any(n.startswith(prefix) for n in self.tensors) or any(
+            layer.name.startswith(prefix) for layer in self.layers
+        )
 
     def layer(self, name: str) -> CompressedLayer:
         for layer in self.layers:

@@ -29,11 +29,12 @@ class GraphError(ValueError):
 
 @dataclass(frozen=True)
 class GraphInput:
-    """One input of the network: its value name, dtype and per-sample shape (batch excluded)."""
+    """One input of the network: its value name, dtype and per-sample shape (batch excluded;
+    None when unknown, as in version-1 files, whose shapes are then not checked on load)."""
 
     name: str
     dtype: str = "float32"
-    shape: tuple[int, ...] = ()
+    shape: tuple[int, ...] | None = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +132,9 @@ class Graph:
                     f"input {graph_input.name!r}: dtype {graph_input.dtype!r} is not one of "
                     f"{INPUT_DTYPES}"
                 )
-            if any(not isinstance(d, int) or d < 0 for d in graph_input.shape):
+            if graph_input.shape is not None and any(
+                not isinstance(d, int) or d < 0 for d in graph_input.shape
+            ):
                 raise GraphError(f"input {graph_input.name!r}: bad shape {graph_input.shape}")
             if graph_input.name in defined:
                 raise GraphError(f"value {graph_input.name!r} is defined twice")

@@ -31,9 +31,9 @@ def test_dense_weight_and_counts():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"kind": "lstm"}, "kind"),
+        ({"kind": "gru"}, "kind"),
         ({"weight_bits": 1}, "more than 2\\*\\*weight_bits"),
-        ({"codes": np.array([[1, 3], [1, 1]], dtype=np.uint8)}, "past the codebook"),
+        ({"codes": np.array([[1, 0], [3, 1]], dtype=np.uint8)}, "past the codebook"),
         ({"codebook": np.array([-0.0, -1.0, 2.0], dtype=np.float32)}, "codebook\\[0\\]"),
         ({"codebook": np.array([0.5, -1.0, 2.0], dtype=np.float32)}, "codebook\\[0\\]"),
         ({"codes": np.array([[1, 1], [2, 1]], dtype=np.uint8)}, "0 exactly where"),

@@ -26,6 +26,7 @@ keep their state_dict names (``parameter_name``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class LayerKind:
         op: the graph op that runs it.
         has_bias: whether the compressed layer carries the module's bias (its length is the
             matrix's rows); otherwise biases stay plain tensors.
+        transposed: whether the matrix view is the transpose of the weight reshaped to
+            ``(shape[0], -1)`` (one input = one column for conv_transpose2d and embedding).
         to_matrix: the weight array (any dtype) to its ``(rows, cols)`` view (a copy where the
             view is a transpose).
         from_matrix: the inverse: a ``(rows, cols)`` array and the weight shape to the weight.
@@ -58,6 +61,7 @@ class LayerKind:
     weight_ndim: int
     op: str
     has_bias: bool
+    transposed: bool
     to_matrix: Callable[[np.ndarray], np.ndarray]
     from_matrix: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]
     params: Callable[[list[str]], list[str]]
@@ -66,8 +70,9 @@ class LayerKind:
         """``(rows, cols)`` of the matrix view of a weight of ``shape``."""
         if len(shape) != self.weight_ndim:
             raise ValueError(f"a {self.name} weight has {self.weight_ndim} dimensions, got {shape}")
-        rows, cols = self.to_matrix(np.empty(shape, dtype=np.uint8)).shape
-        return int(rows), int(cols)
+        # From the shape alone: a layer kept sparse never has a dense array to look at.
+        first, rest = int(shape[0]), math.prod(int(d) for d in shape[1:])
+        return (rest, first) if self.transposed else (first, rest)
 
 
 def _rows_first(weight: np.ndarray) -> np.ndarray:
@@ -98,17 +103,17 @@ def _lstm_weights(names: list[str]) -> list[str]:
 
 
 _TABLE = [
-    LayerKind("linear", 0, "Linear", 2, "linear", True, _rows_first, _rows_first_inverse,
-              _weight_only),
-    LayerKind("conv2d", 1, "Conv2d", 4, "conv2d", True, _rows_first, _rows_first_inverse,
-              _weight_only),
-    LayerKind("conv1d", 2, "Conv1d", 3, "conv1d", True, _rows_first, _rows_first_inverse,
-              _weight_only),
-    LayerKind("conv_transpose2d", 3, "ConvTranspose2d", 4, "conv_transpose2d", False,
+    LayerKind("linear", 0, "Linear", 2, "linear", True, False, _rows_first,
+              _rows_first_inverse, _weight_only),
+    LayerKind("conv2d", 1, "Conv2d", 4, "conv2d", True, False, _rows_first,
+              _rows_first_inverse, _weight_only),
+    LayerKind("conv1d", 2, "Conv1d", 3, "conv1d", True, False, _rows_first,
+              _rows_first_inverse, _weight_only),
+    LayerKind("conv_transpose2d", 3, "ConvTranspose2d", 4, "conv_transpose2d", False, True,
               _transposed, _transposed_inverse, _weight_only),
-    LayerKind("embedding", 4, "Embedding", 2, "embedding", False, _transposed,
+    LayerKind("embedding", 4, "Embedding", 2, "embedding", False, True, _transposed,
               _transposed_inverse, _weight_only),
-    LayerKind("lstm", 5, "LSTM", 2, "lstm", False, _rows_first, _rows_first_inverse,
+    LayerKind("lstm", 5, "LSTM", 2, "lstm", False, False, _rows_first, _rows_first_inverse,
               _lstm_weights),
 ]  # fmt: skip
 

@@ -25,8 +25,10 @@ from deepzip.core.masks import global_sparsity_masks, quality_mask, sparsity_mas
 from deepzip.core.relative_index import (
     RelativeIndex,
     decode_column_major,
+    decode_csc,
     encode_column_major,
     encode_column_major_reference,
+    encode_csc,
     entry_rows,
 )
 
@@ -40,8 +42,10 @@ __all__ = [
     "canonical_codes",
     "code_lengths",
     "decode_column_major",
+    "decode_csc",
     "encode_column_major",
     "encode_column_major_reference",
+    "encode_csc",
     "entropy_bits",
     "entry_rows",
     "global_sparsity_masks",

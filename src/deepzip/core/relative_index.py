@@ -22,10 +22,15 @@ code), and no kept connection may carry that code (a kept weight of exactly zero
 pruned one). That makes fillers recognisable, and decoding gives back the codes and the mask
 exactly.
 
-Only 2-D matrices are encoded. A fully connected weight is ``(out, in)``; a convolution weight
-``(out, in, kh, kw)`` is reshaped by the caller to ``(out, in * kh * kw)`` (C order). Rows are
-outputs and columns are inputs, so one column holds the weights one input activation meets, which
-is what EIE skips when that activation is zero.
+Only 2-D matrices are encoded: the caller views a weight as its ``(rows, cols)`` matrix
+(``deepzip.kinds``: a convolution weight ``(out, in, kh, kw)`` as ``(out, in * kh * kw)``, ...).
+Rows are outputs and columns are inputs, so one column holds the weights one input activation
+meets, which is what EIE skips when that activation is zero.
+
+The matrix comes either dense (``encode_column_major``, codes and mask of ``(rows, cols)``) or as
+the CSC of its kept entries (``encode_csc``: column pointers, rows and codes), which costs memory
+in proportion to the kept entries only; ``decode_csc`` is its inverse and ``decode_column_major``
+the dense one.
 """
 
 from __future__ import annotations
@@ -190,6 +195,94 @@ def entry_rows(index: RelativeIndex) -> np.ndarray:
     if bad >= 0:
         raise ValueError(f"column {bad}: the gaps run past row {index.shape[0] - 1}")
     return rows
+
+
+def _check_csc(
+    col_ptr: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_rows: int, filler_code: int
+) -> None:
+    if col_ptr.ndim != 1 or col_ptr.dtype != np.int64 or col_ptr.size < 1:
+        raise ValueError("col_ptr must be 1-D int64 with cols + 1 entries")
+    if rows.ndim != 1 or rows.dtype != np.int64:
+        raise ValueError(f"rows must be 1-D int64, got {rows.dtype}")
+    if codes.shape != rows.shape or codes.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"codes must be uint8 or uint16 of shape {rows.shape}")
+    if col_ptr[0] != 0 or col_ptr[-1] != rows.size or np.any(np.diff(col_ptr) < 0):
+        raise ValueError(f"col_ptr must rise from 0 to {rows.size}")
+    if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n_rows):
+        raise ValueError(f"rows must be in 0..{n_rows - 1}")
+    if np.any(_previous_rows(col_ptr, rows) >= rows):
+        raise ValueError("rows must be strictly ascending within a column")
+    if not 0 <= filler_code <= np.iinfo(codes.dtype).max:
+        raise ValueError(f"filler_code {filler_code} does not fit in {codes.dtype}")
+    bad = np.flatnonzero(codes == filler_code)
+    if bad.size:
+        raise ValueError(
+            f"the kept entry {int(bad[0])} has the code {filler_code} reserved for filler zeros; "
+            "reserve a code that no kept connection uses"
+        )
+
+
+def _previous_rows(col_ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The row of the previous kept entry of each entry's column, -1 for a column's first."""
+    previous = np.empty_like(rows)
+    if rows.size:
+        previous[0] = -1
+        previous[1:] = rows[:-1]
+        starts = col_ptr[:-1][col_ptr[:-1] < rows.size]
+        previous[starts] = -1
+    return previous
+
+
+def encode_csc(
+    col_ptr: np.ndarray,
+    rows: np.ndarray,
+    codes: np.ndarray,
+    n_rows: int,
+    index_bits: int,
+    filler_code: int,
+) -> RelativeIndex:
+    """``encode_column_major`` from the kept entries in CSC order, without a dense matrix.
+
+    Args:
+        col_ptr: int64 ``(cols + 1,)``: column ``c`` is entries ``col_ptr[c]:col_ptr[c + 1]``.
+        rows: int64 ``(kept,)``: each kept entry's row, strictly ascending within a column.
+        codes: uint8 or uint16 ``(kept,)``: each kept entry's code; none is ``filler_code``.
+        n_rows: the matrix's rows.
+        index_bits, filler_code: as ``encode_column_major``.
+
+    Memory and time grow with the stored entries and the columns, not with ``rows * cols``.
+    """
+    col_ptr, rows, codes = np.asarray(col_ptr), np.asarray(rows), np.asarray(codes)
+    _check_index_bits(index_bits)
+    _check_csc(col_ptr, rows, codes, n_rows, filler_code)
+    period = 1 << index_bits  # a filler stands for itself and max_gap zeros before it
+    gap = rows - _previous_rows(col_ptr, rows) - 1
+    fillers = gap // period
+    # Each kept entry is preceded by its fillers: it lands at the end of its run of slots.
+    ends = np.cumsum(fillers + 1)
+    n_entries = int(ends[-1]) if ends.size else 0
+    entries = np.full(n_entries, filler_code, dtype=codes.dtype)
+    gaps = np.full(n_entries, period - 1, dtype=np.uint8)
+    entries[ends - 1] = codes
+    gaps[ends - 1] = (gap - fillers * period).astype(np.uint8)
+    stored_ptr = np.concatenate([[0], ends]).astype(np.int64)[col_ptr]
+    return RelativeIndex(
+        entries, gaps, stored_ptr, (int(n_rows), col_ptr.size - 1), index_bits, int(filler_code)
+    )
+
+
+def decode_csc(index: RelativeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kept entries of a relative index in CSC order, filler zeros dropped: ``(col_ptr,
+    rows, codes)`` (int64 ``(cols + 1,)``, int64 ``(kept,)``, the entries' dtype). The inverse of
+    ``encode_csc``; memory grows with the stored entries and the columns only.
+
+    Raises:
+        ValueError: if the arrays are inconsistent or a column's entries run past the last row.
+    """
+    rows = entry_rows(index)  # validates the index
+    kept = index.entries != index.filler_code
+    ends = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
+    return ends[index.col_ptr], rows[kept], np.ascontiguousarray(index.entries[kept])
 
 
 def encode_column_major_reference(

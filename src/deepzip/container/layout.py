@@ -44,8 +44,6 @@ def value_dtype(half: bool) -> str:
     return "<f2" if half else "<f4"
 
 
-LAYER_KIND_CODES = {"linear": 0, "conv2d": 1}
-LAYER_KIND_NDIM = {"linear": 2, "conv2d": 4}
 OP_KIND_CODES = {
     "linear": 0,
     "conv2d": 1,
@@ -74,15 +72,19 @@ MAX_TENSOR_ELEMENTS = 2**40
 """Product of a tensor's dimensions, zeros counted as 1."""
 MAX_POINTER_WIDTH = 31
 MIN_PARAM, MAX_PARAM = -(2**31), 2**31 - 1
-WEIGHTS_PER_FILE_BYTE = 64
-WEIGHT_ALLOWANCE = 4096
+COLUMNS_PER_FILE_BYTE = 8
+COLUMN_ALLOWANCE = 2**20
 VARINT_MAX_BYTES = 9
 """Varints hold values below 2**63."""
 
 
-def weight_budget(file_size: int) -> int:
-    """Most dense weights (zero dimensions counted as 1) all layers of a file may declare."""
-    return WEIGHTS_PER_FILE_BYTE * file_size + WEIGHT_ALLOWANCE
+def column_budget(file_size: int) -> int:
+    """Most matrix columns all layers of a file may declare together.
+
+    Decoding allocates per stored entry (bounded by the streams' bits) and per column (a column
+    pointer); a column with entries costs at least one pointer bit, so only the columns of layers
+    with no entries at all are not paid for by the file's bytes. This bounds them."""
+    return COLUMNS_PER_FILE_BYTE * file_size + COLUMN_ALLOWANCE
 
 
 def dense_extent(shape: tuple[int, ...]) -> int:

@@ -29,8 +29,9 @@ from deepzip.container.errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
+from deepzip.kinds import KINDS, KINDS_BY_CODE
 
-_LAYER_KINDS = {code: kind for kind, code in layout.LAYER_KIND_CODES.items()}
+_LAYER_KINDS = {code: kind.name for code, kind in KINDS_BY_CODE.items()}
 _OP_KINDS = {code: kind for kind, code in layout.OP_KIND_CODES.items()}
 
 
@@ -116,8 +117,8 @@ class LayerRecord:
 
     @property
     def matrix_shape(self) -> tuple[int, int]:
-        """(out, in * kh * kw): the 2-D matrix the relative index is over."""
-        return self.shape[0], math.prod(self.shape[1:])
+        """``(rows, cols)`` of the kind's matrix view: what the relative index is over."""
+        return KINDS[self.kind].matrix_shape(self.shape)
 
 
 @dataclass
@@ -191,12 +192,12 @@ def parse_file(view: memoryview, verify_checksum: bool = True) -> ParsedFile:
     cursor = _Cursor(view, layout.FIXED_HEADER_SIZE, body_end)
     n_layers = cursor.count("header.layer_count", layout.MAX_LAYERS)
     header_bytes = cursor.pos
-    budget = layout.weight_budget(size)
+    columns = layout.column_budget(size)
     layers: list[LayerRecord] = []
     layer_names: set[str] = set()
     for i in range(n_layers):
-        record = _parse_layer(cursor, f"layers[{i}]", budget)
-        budget -= layout.dense_extent(record.shape)
+        record = _parse_layer(cursor, f"layers[{i}]", columns)
+        columns -= record.matrix_shape[1]
         if record.name in layer_names:
             raise FieldValueError(f"layers[{i}].name", f"duplicate layer name {record.name!r}")
         layer_names.add(record.name)
@@ -235,7 +236,8 @@ def parse_file(view: memoryview, verify_checksum: bool = True) -> ParsedFile:
     )
 
 
-def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
+def _parse_layer(cursor: _Cursor, p: str, columns: int) -> LayerRecord:
+    """One layer record; ``columns`` is what remains of the file's column budget."""
     start = cursor.pos
     name = cursor.name(f"{p}.name")
     code = cursor.u8(f"{p}.kind")
@@ -257,17 +259,21 @@ def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
         raise FieldValueError(
             f"{p}.index_bits", f"expected 1..{layout.MAX_INDEX_BITS}, got {index_bits}"
         )
+    if flags & layout.LAYER_FLAG_BIAS and not KINDS[kind].has_bias:
+        raise FieldValueError(f"{p}.flags", f"expected no bias for a {kind} layer (bit 0 set)")
     shape = []
-    for d in range(layout.LAYER_KIND_NDIM[kind]):
+    for d in range(KINDS[kind].weight_ndim):
         dim = cursor.varint(f"{p}.shape[{d}]")
         if dim > layout.MAX_DIM:
             raise LimitExceededError(f"{p}.shape[{d}]", f"expected <= {layout.MAX_DIM}, got {dim}")
         shape.append(dim)
     shape = tuple(shape)
-    if layout.dense_extent(shape) > budget:
+    rows, cols = KINDS[kind].matrix_shape(shape)
+    if cols > columns:
         raise LimitExceededError(
             f"{p}.shape",
-            f"expected at most {budget} more weights for a file of this size, got shape {shape}",
+            f"expected at most {columns} more matrix columns for a file of this size, got "
+            f"{cols} (shape {shape})",
         )
     metadata = _parse_metadata(cursor, f"{p}.metadata")
     codebook_size = cursor.varint(f"{p}.codebook_size")
@@ -275,7 +281,6 @@ def _parse_layer(cursor: _Cursor, p: str, budget: int) -> LayerRecord:
         raise FieldValueError(
             f"{p}.codebook_size", f"expected 1..{1 << weight_bits}, got {codebook_size}"
         )
-    rows, cols = shape[0], math.prod(shape[1:])
     n_entries = cursor.varint(f"{p}.entry_count")
     if n_entries > rows * cols:
         raise FieldValueError(

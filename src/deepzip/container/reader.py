@@ -3,8 +3,9 @@
 Reading is two passes. ``parser.parse_file`` checks the header, the checksum and every record's
 fields against the file size and the limits, allocating nothing large. Only when the whole file
 has parsed does ``read_dzip`` decode the layers (Huffman streams, column pointers, the relative
-index with its filler zeros; Deep Compression §2 and §4, EIE §III-B) into dense codes and masks,
-whose total size the format bounds by the file size.
+index with its filler zeros; Deep Compression §2 and §4, EIE §III-B) straight into the kept
+weights in CSC order (``CompressedLayer.from_csc``): what it allocates grows with the stored
+entries and the columns, which the format bounds by the file size, never with the dense shape.
 
 Every failure is a ``FormatError`` subclass naming the field (errors.py).
 """
@@ -20,7 +21,7 @@ from deepzip.container import layout
 from deepzip.container.errors import FieldValueError
 from deepzip.container.parser import LayerRecord, as_view, parse_file
 from deepzip.core.huffman import huffman_decode
-from deepzip.core.relative_index import RelativeIndex, decode_column_major
+from deepzip.core.relative_index import RelativeIndex, decode_csc
 
 
 def _table(buffer: memoryview, size: int, field: str) -> np.ndarray:
@@ -101,21 +102,24 @@ def _decode_layer(record: LayerRecord) -> CompressedLayer:
     entries, gaps, col_ptr = decode_entries(record)
     index = RelativeIndex(entries, gaps, col_ptr, record.matrix_shape, record.index_bits, 0)
     try:
-        codes, mask = decode_column_major(index)
+        col_ptr, rows, codes = decode_csc(index)
     except ValueError as error:
         raise FieldValueError(f"{p}.gaps", str(error)) from None
+    del entries, gaps, index
     half = bool(record.flags & layout.LAYER_FLAG_HALF)
     codebook = _values(record.codebook, half)
     bias = None
     if record.bias is not None:
         bias = _values(record.bias, half)
     try:
-        return CompressedLayer(
+        return CompressedLayer.from_csc(
             name=record.name,
             kind=record.kind,
             codebook=codebook,
-            codes=codes.reshape(record.shape),
-            mask=mask.reshape(record.shape),
+            weight_shape=record.shape,
+            col_ptr=col_ptr,
+            kept_rows=rows,
+            kept_codes=codes,
             bias=bias,
             weight_bits=record.weight_bits,
             index_bits=record.index_bits,

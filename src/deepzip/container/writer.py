@@ -1,7 +1,8 @@
 """Write a CompressedModel as a .dzip file: deterministic bytes, atomic replacement.
 
 Each compressed layer is stored the way Deep Compression §2-§4 and EIE §III-B describe it: the
-weight, reshaped to ``(out, in * kh * kw)``, as a relative index in column-major (CSC) order with
+weight's matrix view (``deepzip.kinds``: rows = outputs, one column per input), built from the
+layer's kept weights without any dense array, as a relative index in column-major (CSC) order with
 filler zeros (code 0, the exact zero of the codebook), its per-entry cluster codes and per-entry
 gaps each coded with their own canonical Huffman code, stored as code lengths only, and the
 columns' entry counts bit-packed at the narrowest width that holds the largest. The byte layout
@@ -22,7 +23,8 @@ from deepzip._files import atomic_write
 from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
 from deepzip.container import layout
 from deepzip.core.huffman import code_lengths, huffman_encode
-from deepzip.core.relative_index import encode_column_major
+from deepzip.core.relative_index import encode_csc
+from deepzip.kinds import KINDS
 
 
 def write_dzip(path: str | os.PathLike, model: CompressedModel) -> int:
@@ -55,12 +57,13 @@ def dzip_bytes(model: CompressedModel) -> bytes:
         out += _network_record(model.network)
     out += _tensors_record(model.tensors)
     data = layout.seal(out)
-    extent = sum(layout.dense_extent(layer.weight_shape) for layer in model.layers)
-    if extent > layout.weight_budget(len(data)):
+    columns = sum(layer.matrix_shape[1] for layer in model.layers)
+    if columns > layout.column_budget(len(data)):
         raise ValueError(
-            f"the layers hold {extent} weights, more than the {layout.weight_budget(len(data))} a "
-            f"file of {len(data)} bytes may declare ({layout.WEIGHTS_PER_FILE_BYTE} per byte + "
-            f"{layout.WEIGHT_ALLOWANCE}; docs/FORMAT.md, Limits)"
+            f"the layers have {columns} matrix columns, more than the "
+            f"{layout.column_budget(len(data))} a file of {len(data)} bytes may declare "
+            f"({layout.COLUMNS_PER_FILE_BYTE} per byte + {layout.COLUMN_ALLOWANCE}; "
+            "docs/FORMAT.md, Limits)"
         )
     return data
 
@@ -125,12 +128,10 @@ def _layer_record(layer: CompressedLayer) -> bytes:
     _check_dims(shape, what)
     metadata = _metadata_bytes(layer)
 
-    # The relative index of the 2-D weight (out, in * kh * kw), CSC order, fillers carry code 0.
-    rows = shape[0]
-    cols = int(np.prod(shape[1:]))
-    codes = layer.codes.reshape(rows, cols)
-    mask = layer.mask.reshape(rows, cols)
-    index = encode_column_major(codes, mask, layer.index_bits, filler_code=0)
+    # The relative index of the kind's matrix view, CSC order, fillers carry code 0.
+    kind = KINDS[layer.kind]
+    col_ptr, rows, codes = layer.csc()
+    index = encode_csc(col_ptr, rows, codes, layer.matrix_shape[0], layer.index_bits, 0)
     codebook_size = len(layer.codebook)
     code_frequency = np.bincount(index.entries, minlength=codebook_size)
     code_table = code_lengths(code_frequency, layout.MAX_CODE_LENGTH)
@@ -145,14 +146,12 @@ def _layer_record(layer: CompressedLayer) -> bytes:
     flags = 0
     if layer.bias is not None:
         flags |= layout.LAYER_FLAG_BIAS
-    if layer.codes.dtype == np.uint16:
+    if layer.code_dtype == np.uint16:
         flags |= layout.LAYER_FLAG_UINT16
     if half:
         flags |= layout.LAYER_FLAG_HALF
     record = bytearray(name)
-    record += bytes(
-        [layout.LAYER_KIND_CODES[layer.kind], flags, layer.weight_bits, layer.index_bits]
-    )
+    record += bytes([kind.code, flags, layer.weight_bits, layer.index_bits])
     for dim in shape:
         record += layout.varint(dim)
     record += layout.varint(len(metadata)) + metadata

@@ -15,7 +15,7 @@ import hashlib
 import numpy as np
 
 from deepzip.compressed import MAX_WEIGHT_BITS as MAX_WEIGHT_BITS
-from deepzip.compressed import OP_PARAM_COUNTS as OP_PARAM_COUNTS
+from deepzip.graph.legacy import V1_PARAM_COUNTS as OP_PARAM_COUNTS  # TEMPORARY shim
 from deepzip.core.relative_index import MAX_INDEX_BITS as MAX_INDEX_BITS
 
 MAGIC = b"DZIP"

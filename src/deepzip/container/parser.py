@@ -17,7 +17,8 @@ import math
 import os
 from dataclasses import dataclass
 
-from deepzip.compressed import NetworkOp
+from deepzip.graph import Graph
+from deepzip.graph.legacy import graph_from_v1
 from deepzip.container import layout
 from deepzip.container.errors import (
     BadMagicError,
@@ -134,7 +135,7 @@ class ParsedFile:
     size: int
     header_bytes: int  # fixed header + layer count
     layers: list[LayerRecord]
-    network: list[NetworkOp] | None
+    network: Graph | None
     network_bytes: int
     tensors: list[TensorRecord]
     tensor_count_bytes: int
@@ -224,7 +225,7 @@ def parse_file(view: memoryview, verify_checksum: bool = True) -> ParsedFile:
             "body", f"expected the checksum at offset {cursor.pos}, it is at {body_end}"
         )
 
-    for j, op in enumerate(network or []):
+    for j, op in enumerate(network.nodes if network is not None else []):  # TEMPORARY shim
         if op.layer is not None and op.layer not in layer_names:
             if f"{op.layer}.weight" not in tensor_names:
                 raise FieldValueError(
@@ -364,7 +365,7 @@ def _parse_metadata(cursor: _Cursor, field: str) -> dict:
     return value
 
 
-def _parse_network(cursor: _Cursor) -> list[NetworkOp]:
+def _parse_network(cursor: _Cursor) -> Graph:  # TEMPORARY shim: version-1 ops as a graph
     n_ops = cursor.count("network.op_count", layout.MAX_OPS)
     ops = []
     for j in range(n_ops):
@@ -383,8 +384,8 @@ def _parse_network(cursor: _Cursor) -> list[NetworkOp]:
                     f"expected {layout.MIN_PARAM}..{layout.MAX_PARAM}, got {value}",
                 )
             params.append(value)
-        ops.append(NetworkOp(kind, layer, tuple(params)))
-    return ops
+        ops.append((kind, layer, tuple(params)))
+    return graph_from_v1(ops)
 
 
 def _parse_tensor(cursor: _Cursor, p: str) -> TensorRecord:

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from deepzip._files import atomic_write
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.container import layout
 from deepzip.core.huffman import code_lengths, huffman_encode
 from deepzip.core.relative_index import encode_csc
@@ -169,7 +169,7 @@ def _layer_record(layer: CompressedLayer) -> bytes:
     return bytes(record)
 
 
-def _network_record(network: list[NetworkOp]) -> bytes:
+def _network_record(network: list) -> bytes:  # TEMPORARY shim: still version-1 ops
     if len(network) > layout.MAX_OPS:
         raise ValueError(f"the network has {len(network)} ops, more than {layout.MAX_OPS}")
     record = bytearray(layout.varint(len(network)))

@@ -76,7 +76,8 @@ class LayerKind:
 
 
 def _rows_first(weight: np.ndarray) -> np.ndarray:
-    return weight.reshape(weight.shape[0], -1)
+    # An explicit column count, not -1: numpy cannot infer it for an empty weight.
+    return weight.reshape(weight.shape[0], math.prod(weight.shape[1:]))
 
 
 def _rows_first_inverse(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -84,7 +85,7 @@ def _rows_first_inverse(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
 
 
 def _transposed(weight: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(weight.reshape(weight.shape[0], -1).T)
+    return np.ascontiguousarray(_rows_first(weight).T)
 
 
 def _transposed_inverse(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -15,8 +15,8 @@ import hashlib
 import numpy as np
 
 from deepzip.compressed import MAX_WEIGHT_BITS as MAX_WEIGHT_BITS
-from deepzip.graph.legacy import V1_PARAM_COUNTS as OP_PARAM_COUNTS  # TEMPORARY shim
 from deepzip.core.relative_index import MAX_INDEX_BITS as MAX_INDEX_BITS
+from deepzip.graph.legacy import V1_PARAM_COUNTS as OP_PARAM_COUNTS  # noqa: F401  TEMPORARY shim
 
 MAGIC = b"DZIP"
 VERSION = 1

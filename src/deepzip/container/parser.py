@@ -17,8 +17,6 @@ import math
 import os
 from dataclasses import dataclass
 
-from deepzip.graph import Graph
-from deepzip.graph.legacy import graph_from_v1
 from deepzip.container import layout
 from deepzip.container.errors import (
     BadMagicError,
@@ -30,6 +28,8 @@ from deepzip.container.errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
+from deepzip.graph import Graph
+from deepzip.graph.legacy import graph_from_v1
 from deepzip.kinds import KINDS, KINDS_BY_CODE
 
 _LAYER_KINDS = {code: kind.name for code, kind in KINDS_BY_CODE.items()}

@@ -139,3 +139,11 @@ def layer_name(module: str, param: str) -> str:
 def parameter_name(module: str, param: str) -> str:
     """The state_dict name of ``module``'s parameter ``param`` (a plain tensor's name)."""
     return f"{module}.{param}" if module else param
+
+
+def weight_name(kind_name: str, layer: str) -> str:
+    """The state_dict name of a compressed layer's weight: the inverse of ``layer_name``
+    (``"fc1"`` → ``"fc1.weight"``, ``"rnn.weight_hh_l0"`` → itself)."""
+    if kind(kind_name).params(["weight"]) == ["weight"]:
+        return parameter_name(layer, "weight")
+    return layer

@@ -3,7 +3,8 @@
 ``weight = original * mask`` through ``torch.nn.utils.parametrize``: autograd gives pruned
 connections zero gradient, so any training loop (a plain one, Lightning, DDP) retrains the remaining
 connections while pruned ones stay exactly zero. Masks only ever shrink: attaching a new mask to an
-already-pruned layer keeps the intersection.
+already-pruned layer keeps the intersection. Any parameter can be masked (``param``: a module's
+``weight``, an LSTM's ``weight_hh_l0``, ...); the mask lives on the parameter's device.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from deepzip.layers import select_layers
+from deepzip.layers import select_weights
 
 
 class PruningMask(nn.Module):
@@ -28,59 +29,62 @@ class PruningMask(nn.Module):
         self.register_buffer("mask", mask.to(torch.bool).clone())
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return torch.where(self.mask, weight, torch.zeros((), dtype=weight.dtype))
+        return torch.where(self.mask, weight, weight.new_zeros(()))
 
 
-def _parametrizations(module: nn.Module) -> list[nn.Module]:
-    if not parametrize.is_parametrized(module, "weight"):
+def _parametrizations(module: nn.Module, param: str) -> list[nn.Module]:
+    if not parametrize.is_parametrized(module, param):
         return []
-    return list(module.parametrizations["weight"])  # type: ignore[index]
+    return list(module.parametrizations[param])  # type: ignore[index]
 
 
-def get_mask(module: nn.Module) -> torch.Tensor | None:
-    """The layer's current pruning mask (from a PruningMask or a SharedWeights), or None."""
-    for p in _parametrizations(module):
+def get_mask(module: nn.Module, param: str = "weight") -> torch.Tensor | None:
+    """The parameter's current pruning mask (from a PruningMask or a SharedWeights), or None."""
+    for p in _parametrizations(module, param):
         mask = getattr(p, "mask", None)
         if isinstance(mask, torch.Tensor):
             return mask
     return None
 
 
-def effective_weight(module: nn.Module) -> np.ndarray:
-    """The weight as the forward pass sees it (pruned entries zero), as a float32 numpy copy."""
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy copy of ``tensor``, from any device."""
+    return tensor.detach().cpu().numpy().copy()
+
+
+def effective_weight(module: nn.Module, param: str = "weight") -> np.ndarray:
+    """The parameter as the forward pass sees it (pruned entries zero), as a float32 numpy copy."""
     with torch.no_grad():
-        return module.weight.detach().cpu().numpy().astype(np.float32, copy=True)
+        return to_numpy(getattr(module, param)).astype(np.float32, copy=False)
 
 
-def attach_mask(module: nn.Module, mask: torch.Tensor | np.ndarray) -> None:
-    """Prune ``module.weight`` with ``mask``, intersected with any mask already attached."""
+def attach_mask(module: nn.Module, mask: torch.Tensor | np.ndarray, param: str = "weight") -> None:
+    """Prune ``module``'s ``param`` with ``mask``, intersected with any mask already attached."""
+    weight = getattr(module, param)
     mask_t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
-    if tuple(mask_t.shape) != tuple(module.weight.shape):
-        raise ValueError(
-            f"mask shape {tuple(mask_t.shape)} != weight shape {tuple(module.weight.shape)}"
-        )
-    mask_t = mask_t.to(torch.bool)
-    for p in _parametrizations(module):
+    if tuple(mask_t.shape) != tuple(weight.shape):
+        raise ValueError(f"mask shape {tuple(mask_t.shape)} != {param} shape {tuple(weight.shape)}")
+    mask_t = mask_t.to(device=weight.device, dtype=torch.bool)
+    for p in _parametrizations(module, param):
         if isinstance(p, PruningMask):
             p.mask &= mask_t
             return
         if hasattr(p, "mask"):
             raise ValueError("this layer's weights are already shared; prune before quantizing")
-    parametrize.register_parametrization(module, "weight", PruningMask(mask_t))
+    parametrize.register_parametrization(module, param, PruningMask(mask_t))
 
 
 def attach_masks(model: nn.Module, masks: Mapping[str, torch.Tensor | np.ndarray]) -> None:
-    """Attach a mask to each named layer (fully-qualified names)."""
-    layers = select_layers(model, list(masks))
-    for name, module in layers.items():
-        attach_mask(module, masks[name])
+    """Attach a mask to each named layer (compressed layer names, ``deepzip.kinds``)."""
+    for name, target in select_weights(model, list(masks)).items():
+        attach_mask(target.module, masks[name], target.param)
 
 
 def masks_of(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The current mask of every pruned layer, by fully-qualified name."""
+    """The current mask of every pruned layer, by compressed layer name."""
     out = {}
-    for name, module in select_layers(model).items():
-        mask = get_mask(module)
+    for name, target in select_weights(model).items():
+        mask = get_mask(target.module, target.param)
         if mask is not None:
             out[name] = mask
     return out
@@ -88,17 +92,19 @@ def masks_of(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def remove_compression(model: nn.Module) -> None:
     """Bake every parametrization into a plain weight (pruned entries stay exactly zero)."""
-    for module in select_layers(model).values():
-        if parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    for target in select_weights(model).values():
+        if parametrize.is_parametrized(target.module, target.param):
+            parametrize.remove_parametrizations(
+                target.module, target.param, leave_parametrized=True
+            )
 
 
 def weights_kept(model: nn.Module) -> float:
     """Fraction of all compressible weights that are non-zero in the forward pass."""
     total = kept = 0
-    for module in select_layers(model).values():
+    for target in select_weights(model).values():
         with torch.no_grad():
-            w = module.weight
+            w = target.weight
         total += w.numel()
         kept += int(torch.count_nonzero(w))
     return kept / total if total else 0.0

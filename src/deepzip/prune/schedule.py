@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 from deepzip.core.masks import global_sparsity_masks, quality_mask, sparsity_mask
-from deepzip.layers import select_layers
-from deepzip.prune.mask import attach_mask, effective_weight, get_mask
+from deepzip.layers import CompressibleWeight, select_weights
+from deepzip.prune.mask import attach_mask, effective_weight, get_mask, to_numpy
 
 #: ``retrain(model, round)`` retrains the pruned model in place after round ``round`` (1-based).
 Retrain = Callable[[nn.Module, int], None]
@@ -30,7 +31,8 @@ class PruneConfig:
 
     Attributes:
         sparsity: fraction of weights to remove, one number for every layer or one per layer
-            (fully-qualified names); layers not named are left dense.
+            (compressed layer names, ``deepzip.kinds.layer_name``: ``"fc1"``,
+            ``"rnn.weight_hh_l0"``); layers not named are left dense.
         quality: instead of ``sparsity``, the paper's rule: |w| <= quality × std(w) is removed.
         scope: ``"layer"`` applies ``sparsity`` to each layer; ``"global"`` uses one magnitude
             threshold across all layers (``sparsity`` must be a number).
@@ -83,46 +85,48 @@ class PruneConfig:
         if self.sparsity is None:
             return {}
         if isinstance(self.sparsity, dict):
-            select_layers(model, list(self.sparsity))  # unknown names raise here
+            select_weights(model, list(self.sparsity))  # unknown names raise here
             return dict(self.sparsity)
-        return dict.fromkeys(select_layers(model, self.layers), float(self.sparsity))
+        return dict.fromkeys(select_weights(model, self.layers), float(self.sparsity))
 
 
 def _step_sparsity(target: float, step: int, steps: int) -> float:
     return 1.0 - (1.0 - target) ** (step / steps)
 
 
+def _current_mask(target: CompressibleWeight) -> np.ndarray | None:
+    mask = get_mask(target.module, target.param)
+    return None if mask is None else to_numpy(mask)
+
+
 def prune_step(model: nn.Module, config: PruneConfig, step: int) -> None:
     """Apply round ``step`` (1-based) of ``config``'s schedule: attach or shrink the masks."""
     if config.quality is not None:
         quality = config.quality * step / config.steps
-        for module in select_layers(model, config.layers).values():
-            mask = get_mask(module)
-            new = quality_mask(
-                effective_weight(module), quality, None if mask is None else mask.numpy()
-            )
-            attach_mask(module, torch.from_numpy(new))
+        for target in select_weights(model, config.layers).values():
+            weight = effective_weight(target.module, target.param)
+            new = quality_mask(weight, quality, _current_mask(target))
+            attach_mask(target.module, torch.from_numpy(new), target.param)
         return
     targets = config.targets(model)
-    layers = select_layers(model, list(targets))
+    layers = select_weights(model, list(targets))
     if config.scope == "global":
         sparsity = _step_sparsity(float(config.sparsity), step, config.steps)  # type: ignore[arg-type]
-        weights = {n: effective_weight(m) for n, m in layers.items()}
-        current = {n: get_mask(m) for n, m in layers.items()}
+        weights = {n: effective_weight(t.module, t.param) for n, t in layers.items()}
+        current = {n: _current_mask(t) for n, t in layers.items()}
         masks = global_sparsity_masks(
-            weights, sparsity, {n: c.numpy() for n, c in current.items() if c is not None}
+            weights, sparsity, {n: c for n, c in current.items() if c is not None}
         )
-        for name, module in layers.items():
-            attach_mask(module, torch.from_numpy(masks[name]))
+        for name, target in layers.items():
+            attach_mask(target.module, torch.from_numpy(masks[name]), target.param)
         return
-    for name, module in layers.items():
-        mask = get_mask(module)
+    for name, target in layers.items():
         new = sparsity_mask(
-            effective_weight(module),
+            effective_weight(target.module, target.param),
             _step_sparsity(targets[name], step, config.steps),
-            None if mask is None else mask.numpy(),
+            _current_mask(target),
         )
-        attach_mask(module, torch.from_numpy(new))
+        attach_mask(target.module, torch.from_numpy(new), target.param)
 
 
 def iterative_prune(

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from deepzip.core.masks import sparsity_mask
-from deepzip.layers import select_layers
-from deepzip.prune.mask import remove_compression
+from deepzip.layers import select_weights
+from deepzip.prune.mask import remove_compression, to_numpy
 
 DEFAULT_RATIOS: tuple[float, ...] = (
     0.0,
@@ -70,27 +70,28 @@ def sensitivity_analysis(
     layers: list[str] | None = None,
     on_point: PointCallback | None = None,
 ) -> SensitivityResult:
-    """Accuracy vs pruning ratio per layer, without retraining. ``model`` is left unchanged."""
+    """Accuracy vs pruning ratio per layer (compressed layer names, ``deepzip.kinds``), without
+    retraining. ``model`` is left unchanged."""
     if not ratios or any(not 0.0 <= r <= 1.0 for r in ratios):
         raise ValueError(f"ratios must be a non-empty list of values in [0, 1], got {ratios}")
     probe = copy.deepcopy(model)
     remove_compression(probe)
     baseline = evaluate(probe)
     accuracy: dict[str, tuple[float, ...]] = {}
-    for name, module in select_layers(probe, layers).items():
-        original = module.weight.detach().clone()
-        weights = original.numpy()
+    for name, target in select_weights(probe, layers).items():
+        original = target.weight.detach().clone()
+        weights = to_numpy(original)
         points = []
         for ratio in ratios:
             mask = sparsity_mask(weights, ratio, weights != 0)
             with torch.no_grad():
-                module.weight.copy_(original * torch.from_numpy(mask))
+                target.weight.copy_(original * torch.from_numpy(mask).to(original.device))
             acc = evaluate(probe)
             points.append(acc)
             if on_point is not None:
                 on_point(name, ratio, acc)
         with torch.no_grad():
-            module.weight.copy_(original)
+            target.weight.copy_(original)
         accuracy[name] = tuple(points)
     return SensitivityResult(baseline, tuple(ratios), accuracy)
 

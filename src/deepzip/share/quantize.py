@@ -2,10 +2,13 @@
 
 Per layer, a 1-D k-means over the surviving (non-zero) weights only, into a codebook of 2^b
 shared weights whose first entry is the exact zero (EIE's codebook: pruned weights and filler
-zeros point at it), so the survivors form 2^b − 1 clusters. b = 8 for convolution and 5 for fully
-connected layers by default, as in the paper's AlexNet experiments, overridable per layer; linear
-initialisation by default. The layer then computes its weight from the centroids through
-:class:`SharedWeights`, and fine-tuning the centroids is ordinary training.
+zeros point at it), so the survivors form 2^b − 1 clusters. b = 8 for convolutions and 5 for
+the other kinds (fully connected, embedding, LSTM) by default, as in the paper's AlexNet
+experiments, overridable per layer; linear initialisation by default. Every compressible
+parameter of the registry (``deepzip.kinds``) is its own layer with its own codebook: each of an
+``nn.LSTM``'s ``weight_ih_l*`` / ``weight_hh_l*``, both directions. The layer then computes its
+weight from the centroids through :class:`SharedWeights`, and fine-tuning the centroids is
+ordinary training.
 ``compressed_layers`` hands the result over as :class:`CompressedLayer`.
 """
 
@@ -19,8 +22,9 @@ from torch import nn
 
 from deepzip.compressed import MAX_WEIGHT_BITS, VALUE_BITS, CompressedLayer, round_to_half
 from deepzip.core.kmeans import InitMethod, init_centroids, kmeans_1d
-from deepzip.layers import layer_kind, select_layers
-from deepzip.prune.mask import effective_weight, get_mask
+from deepzip.kinds import KINDS
+from deepzip.layers import CompressibleWeight, select_weights
+from deepzip.prune.mask import effective_weight, get_mask, to_numpy
 from deepzip.share.shared_weights import SharedWeights, attach_shared, get_shared
 
 
@@ -29,8 +33,9 @@ class QuantizeConfig:
     """Bit widths and k-means settings.
 
     Attributes:
-        conv_bits / fc_bits: cluster-index bits for Conv2d and Linear layers.
-        bits: per-layer overrides by fully-qualified name.
+        conv_bits / fc_bits: cluster-index bits for the convolution kinds (conv1d, conv2d,
+            conv_transpose2d) and for the others (linear, embedding, lstm).
+        bits: per-layer overrides by compressed layer name (``"fc1"``, ``"rnn.weight_hh_l0"``).
         init: k-means initialisation: ``"linear"`` (default), ``"density"`` or ``"random"``.
         index_bits: bits per relative-index gap in the sparse encoding (recorded for the encoder).
         layer_index_bits: per-layer overrides of ``index_bits`` (a very sparse layer wants wider
@@ -72,21 +77,27 @@ class QuantizeConfig:
         if self.value_bits not in VALUE_BITS:
             raise ValueError(f"value_bits must be one of {VALUE_BITS}, got {self.value_bits}")
 
-    def bits_for(self, name: str, module: nn.Module) -> int:
+    def bits_for(self, name: str, kind: str) -> int:
+        """Cluster-index bits of the layer ``name`` of layer kind ``kind``."""
         if name in self.bits:
             return self.bits[name]
-        return self.conv_bits if layer_kind(module) == "conv2d" else self.fc_bits
+        return self.conv_bits if kind in _CONV_KINDS else self.fc_bits
 
 
-def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
-    """Cluster one layer's surviving weights and attach the shared-weight parametrization.
+_CONV_KINDS = ("conv1d", "conv2d", "conv_transpose2d")
+
+
+def share_layer(
+    module: nn.Module, bits: int, config: QuantizeConfig, param: str = "weight"
+) -> None:
+    """Cluster one parameter's surviving weights and attach the shared-weight parametrization.
 
     Code 0 is the exact zero, as in EIE's codebook: pruned weights and the sparse format's filler
     zeros use it, so the surviving weights share the other ``2**bits - 1`` codes.
     """
-    weight = effective_weight(module)
-    mask_t = get_mask(module)
-    mask = mask_t.numpy().copy() if mask_t is not None else np.ones(weight.shape, dtype=bool)
+    weight = effective_weight(module, param)
+    mask_t = get_mask(module, param)
+    mask = to_numpy(mask_t) if mask_t is not None else np.ones(weight.shape, dtype=bool)
     values = weight[mask]
     codes = np.zeros(weight.shape, dtype=np.int32)
     centroids = np.zeros(1)
@@ -98,7 +109,7 @@ def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
         used, labels = np.unique(result.labels, return_inverse=True)
         centroids = np.concatenate([[0.0], result.centroids[used]])
         codes[mask] = labels.reshape(-1).astype(np.int32) + 1
-    attach_shared(module, centroids, codes, mask)
+    attach_shared(module, centroids, codes, mask, param)
 
 
 def share_weights(
@@ -106,8 +117,8 @@ def share_weights(
 ) -> None:
     """Quantize every compressible layer (or the named ones) by weight sharing, in place."""
     config = config or QuantizeConfig()
-    for name, module in select_layers(model, layers).items():
-        share_layer(module, config.bits_for(name, module), config)
+    for name, target in select_weights(model, layers).items():
+        share_layer(target.module, config.bits_for(name, target.kind), config, target.param)
     round_values(model, config)
 
 
@@ -118,32 +129,27 @@ def round_values(model: nn.Module, config: QuantizeConfig) -> None:
     stores. Call it after training the centroids; with 32 bits it does nothing."""
     if config.value_bits == 32:
         return
-    for module in select_layers(model).values():
-        shared = get_shared(module)
+    for target in select_weights(model).values():
+        shared = get_shared(target.module, target.param)
         if shared is None:
             continue
         tensors = [shared.centroids]
-        if getattr(module, "bias", None) is not None:
-            tensors.append(module.bias)
+        bias = _bias(target)
+        if bias is not None:
+            tensors.append(bias)
         for tensor in tensors:
-            tensor.copy_(torch.from_numpy(round_to_half(tensor.detach().cpu().numpy())))
+            tensor.copy_(torch.from_numpy(round_to_half(to_numpy(tensor))).to(tensor.device))
 
 
-def _layer_metadata(module: nn.Module) -> dict:
-    if isinstance(module, nn.Conv2d):
-        return {
-            "stride": list(module.stride),
-            "padding": list(module.padding)
-            if not isinstance(module.padding, str)
-            else module.padding,
-            "dilation": list(module.dilation),
-            "groups": module.groups,
-        }
-    return {}
+def _bias(target: CompressibleWeight) -> torch.Tensor | None:
+    """The bias the compressed layer carries (``kinds``' ``has_bias``), or None."""
+    if not KINDS[target.kind].has_bias:
+        return None
+    return getattr(target.module, "bias", None)
 
 
 def _codebook(shared: SharedWeights) -> np.ndarray:
-    codebook = shared.centroids.detach().numpy().astype(np.float32)
+    codebook = to_numpy(shared.centroids).astype(np.float32)
     codebook[0] = 0.0  # the zero code; training cannot move it (it gets no gradient), but be exact
     return codebook
 
@@ -154,24 +160,23 @@ def compressed_layers(
     """The weight-shared layers of ``model`` as CompressedLayer records, in module order."""
     config = config or QuantizeConfig()
     out = []
-    for name, module in select_layers(model).items():
-        shared = get_shared(module)
+    for name, target in select_weights(model).items():
+        shared = get_shared(target.module, target.param)
         if shared is None:
             continue
-        bits = config.bits_for(name, module)
-        dtype = np.uint8 if bits <= 8 else np.uint16
-        bias = getattr(module, "bias", None)
+        bits = config.bits_for(name, target.kind)
+        bias = _bias(target)
+        # Codes in the weight's own shape; the layer stores them over its kind's matrix view.
         out.append(
-            CompressedLayer(
+            CompressedLayer.from_codes(
                 name=name,
-                kind=layer_kind(module),
+                kind=target.kind,
                 codebook=_codebook(shared),
-                codes=shared.codes.numpy().astype(dtype),
-                mask=shared.mask.numpy().copy(),
-                bias=None if bias is None else bias.detach().numpy().astype(np.float32),
+                codes=to_numpy(shared.codes).astype(np.uint8 if bits <= 8 else np.uint16),
+                mask=to_numpy(shared.mask),
+                bias=None if bias is None else to_numpy(bias).astype(np.float32),
                 weight_bits=bits,
                 index_bits=config.layer_index_bits.get(name, config.index_bits),
-                metadata=_layer_metadata(module),
                 value_bits=config.value_bits,
             )
         )

@@ -3,7 +3,9 @@
 ``weight = where(mask, centroids[codes], 0)`` with ``centroids`` an ``nn.Parameter``. Autograd of
 the gather is a scatter-add, so a centroid's gradient is exactly the paper's grouped gradient: the
 sum of the gradients of the weights in its cluster. Pruned weights are exactly +0.0 and receive no
-gradient. Create the optimizer after attaching: the centroids are new parameters.
+gradient. Create the optimizer after attaching: the centroids are new parameters. Any parameter
+can be shared (``param``: a module's ``weight``, an LSTM's ``weight_ih_l0``, ...); the centroids,
+codes and mask live on the parameter's device.
 """
 
 from __future__ import annotations
@@ -58,36 +60,41 @@ class SharedWeights(nn.Module):
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         shared = _GatherCentroids.apply(self.centroids, self.codes)
-        return torch.where(self.mask, shared, torch.zeros((), dtype=shared.dtype))
+        return torch.where(self.mask, shared, shared.new_zeros(()))
 
 
-def get_shared(module: nn.Module) -> SharedWeights | None:
-    """The layer's SharedWeights parametrization, or None."""
-    if not parametrize.is_parametrized(module, "weight"):
+def get_shared(module: nn.Module, param: str = "weight") -> SharedWeights | None:
+    """The parameter's SharedWeights parametrization, or None."""
+    if not parametrize.is_parametrized(module, param):
         return None
-    for p in module.parametrizations["weight"]:  # type: ignore[index]
+    for p in module.parametrizations[param]:  # type: ignore[index]
         if isinstance(p, SharedWeights):
             return p
     return None
 
 
 def attach_shared(
-    module: nn.Module, centroids: np.ndarray, codes: np.ndarray, mask: np.ndarray
+    module: nn.Module,
+    centroids: np.ndarray,
+    codes: np.ndarray,
+    mask: np.ndarray,
+    param: str = "weight",
 ) -> SharedWeights:
-    """Replace the layer's parametrizations (a pruning mask) with weight sharing."""
-    if parametrize.is_parametrized(module, "weight"):
-        parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
-    shape = tuple(module.weight.shape)
+    """Replace the parameter's parametrizations (a pruning mask) with weight sharing."""
+    if parametrize.is_parametrized(module, param):
+        parametrize.remove_parametrizations(module, param, leave_parametrized=True)
+    weight = getattr(module, param)
+    shape = tuple(weight.shape)
     if codes.shape != shape:
-        raise ValueError(f"codes shape {codes.shape} != weight shape {shape}")
+        raise ValueError(f"codes shape {codes.shape} != {param} shape {shape}")
     shared = SharedWeights(
         torch.from_numpy(np.asarray(centroids, dtype=np.float32)),
         torch.from_numpy(codes.astype(np.int32)),
         torch.from_numpy(mask.astype(bool)),
-    )
+    ).to(weight.device)
     # unsafe: the forward ignores the original weight, so torch need not check it reproduces it.
-    parametrize.register_parametrization(module, "weight", shared, unsafe=True)
+    parametrize.register_parametrization(module, param, shared, unsafe=True)
     # The original weight no longer feeds the forward pass: freeze it so optimizers skip it and
     # DistributedDataParallel does not wait for a gradient that never comes.
-    module.parametrizations["weight"].original.requires_grad_(False)  # type: ignore[index]
+    module.parametrizations[param].original.requires_grad_(False)  # type: ignore[index]
     return shared

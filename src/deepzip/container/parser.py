@@ -261,7 +261,7 @@ def _parse_layer(cursor: _Cursor, p: str, columns: int) -> LayerRecord:
             f"{p}.index_bits", f"expected 1..{layout.MAX_INDEX_BITS}, got {index_bits}"
         )
     if flags & layout.LAYER_FLAG_BIAS and not KINDS[kind].has_bias:
-        raise FieldValueError(f"{p}.flags", f"expected no bias for a {kind} layer (bit 0 set)")
+        raise FieldValueError(f"{p}.flags", f"expected no bias for the {kind} kind (bit 0 set)")
     shape = []
     for d in range(KINDS[kind].weight_ndim):
         dim = cursor.varint(f"{p}.shape[{d}]")

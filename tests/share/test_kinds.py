@@ -106,3 +106,19 @@ def test_embedding_is_stored_one_token_per_column():
     np.testing.assert_array_equal(
         codes[col_ptr[token] : col_ptr[token + 1]], get_shared(module).codes[token].numpy()[kept]
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_masks_codes_and_centroids_live_on_the_weights_device():
+    cpu, _, _, _ = shared_model("lstm")
+    module, x = kind_modules()["lstm"]
+    model = nn.Sequential()
+    model.add_module("m", module.cuda())
+    prune_step(model, PruneConfig(sparsity=0.6, steps=1), 1)
+    share_weights(model, QuantizeConfig(conv_bits=4, fc_bits=3))
+    for target in select_weights(model).values():
+        shared = get_shared(target.module, target.param)
+        assert shared.codes.is_cuda and shared.mask.is_cuda and shared.centroids.is_cuda
+    output(module, x.cuda()).sum().backward()
+    for got, want in zip(compressed_layers(model), compressed_layers(cpu), strict=True):
+        np.testing.assert_array_equal(got.dense_weight(), want.dense_weight())

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from deepzip.core.relative_index import check_csc
 from deepzip.graph import Graph
 from deepzip.kinds import LAYER_KINDS
 from deepzip.kinds import kind as layer_kind
@@ -207,7 +208,12 @@ class CompressedLayer:
                 f"{where}: a {self.kind} weight has {expected_ndim} dimensions, "
                 f"got shape {self.weight_shape}"
             )
-        _check_csc(where, self.matrix_shape, self.col_ptr, self.kept_rows, self.kept_codes)
+        try:
+            check_csc(self.matrix_shape, self.col_ptr, self.kept_rows, self.kept_codes)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        if self.kept_codes.size and not np.all(self.kept_codes):
+            raise ValueError(f"{where}: a kept weight has code 0, the code of pruned weights")
         if self.kept_codes.size and int(self.kept_codes.max()) >= len(self.codebook):
             raise ValueError(f"{where}: a code points past the codebook")
         if self.bias is not None:
@@ -310,40 +316,6 @@ def _csc_of_dense(
     col_ptr = np.zeros(matrix.shape[1] + 1, dtype=np.int64)
     np.cumsum(np.bincount(cols, minlength=matrix.shape[1]), out=col_ptr[1:])
     return codes.shape, col_ptr, rows.astype(np.int64), matrix[rows, cols]
-
-
-def _check_csc(
-    where: str,
-    shape: tuple[int, int],
-    col_ptr: np.ndarray,
-    rows: np.ndarray,
-    codes: np.ndarray,
-) -> None:
-    """The CSC arrays are well formed: dtypes, lengths, pointers rising from 0 to the entry
-    count, rows in range and strictly ascending within a column, no kept code 0."""
-    n_rows, n_cols = shape
-    for what, array in (("col_ptr", col_ptr), ("kept_rows", rows), ("kept_codes", codes)):
-        if not isinstance(array, np.ndarray) or array.ndim != 1:
-            raise ValueError(f"{where}: {what} must be a 1-D numpy array")
-    if col_ptr.dtype != np.int64 or col_ptr.shape != (n_cols + 1,):
-        raise ValueError(f"{where}: col_ptr must be int64 of shape ({n_cols + 1},)")
-    if rows.dtype != np.int64:
-        raise ValueError(f"{where}: kept_rows must be int64, got {rows.dtype}")
-    if codes.dtype not in _CODE_DTYPES:
-        raise ValueError(f"{where}: codes must be uint8 or uint16, got {codes.dtype}")
-    if rows.shape != codes.shape:
-        raise ValueError(f"{where}: kept_rows {rows.shape} and kept_codes {codes.shape} differ")
-    if col_ptr[0] != 0 or col_ptr[-1] != codes.size or np.any(np.diff(col_ptr) < 0):
-        raise ValueError(f"{where}: col_ptr must rise from 0 to {codes.size} (the kept weights)")
-    if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n_rows):
-        raise ValueError(f"{where}: a kept row is outside 0..{n_rows - 1}")
-    if rows.size > 1:
-        starts = np.zeros(rows.size, dtype=bool)
-        starts[col_ptr[:-1][col_ptr[:-1] < rows.size]] = True
-        if np.any(np.diff(rows)[~starts[1:]] <= 0):
-            raise ValueError(f"{where}: kept rows must be strictly ascending within a column")
-    if codes.size and not np.all(codes):
-        raise ValueError(f"{where}: a kept weight has code 0, the code of pruned weights")
 
 
 @dataclass(frozen=True, eq=False)

@@ -220,7 +220,7 @@ def test_decode_rejects_inconsistent_index():
 @pytest.mark.parametrize(
     ("col_ptr", "rows", "codes", "match"),
     [
-        ([0, 1], [3], [1], "rows must be in"),
+        ([0, 1], [3], [1], "outside 0..2"),
         ([0, 2], [1, 1], [1, 2], "strictly ascending"),
         ([0, 2], [2, 1], [1, 2], "strictly ascending"),
         ([0, 1], [1], [0], "reserved for filler"),

@@ -24,6 +24,7 @@ from deepzip.core.kmeans import (
 from deepzip.core.masks import global_sparsity_masks, quality_mask, sparsity_mask
 from deepzip.core.relative_index import (
     RelativeIndex,
+    check_csc,
     decode_column_major,
     decode_csc,
     encode_column_major,
@@ -40,6 +41,7 @@ __all__ = [
     "RelativeIndex",
     "assign_codes",
     "canonical_codes",
+    "check_csc",
     "code_lengths",
     "decode_column_major",
     "decode_csc",

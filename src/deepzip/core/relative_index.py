@@ -197,29 +197,30 @@ def entry_rows(index: RelativeIndex) -> np.ndarray:
     return rows
 
 
-def _check_csc(
-    col_ptr: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_rows: int, filler_code: int
+def check_csc(
+    shape: tuple[int, int], col_ptr: np.ndarray, rows: np.ndarray, codes: np.ndarray
 ) -> None:
-    if col_ptr.ndim != 1 or col_ptr.dtype != np.int64 or col_ptr.size < 1:
-        raise ValueError("col_ptr must be 1-D int64 with cols + 1 entries")
-    if rows.ndim != 1 or rows.dtype != np.int64:
-        raise ValueError(f"rows must be 1-D int64, got {rows.dtype}")
-    if codes.shape != rows.shape or codes.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"codes must be uint8 or uint16 of shape {rows.shape}")
-    if col_ptr[0] != 0 or col_ptr[-1] != rows.size or np.any(np.diff(col_ptr) < 0):
-        raise ValueError(f"col_ptr must rise from 0 to {rows.size}")
+    """Check the kept entries of a ``(rows, cols)`` matrix in CSC order: ``col_ptr`` int64
+    ``(cols + 1,)`` rising from 0 to the entry count, ``rows`` int64 in range and strictly
+    ascending within a column, ``codes`` uint8 or uint16 of the same length. Raises ValueError."""
+    n_rows, n_cols = shape
+    for what, array in (("col_ptr", col_ptr), ("kept_rows", rows), ("kept_codes", codes)):
+        if not isinstance(array, np.ndarray) or array.ndim != 1:
+            raise ValueError(f"{what} must be a 1-D numpy array")
+    if col_ptr.dtype != np.int64 or col_ptr.shape != (n_cols + 1,):
+        raise ValueError(f"col_ptr must be int64 of shape ({n_cols + 1},)")
+    if rows.dtype != np.int64:
+        raise ValueError(f"kept_rows must be int64, got {rows.dtype}")
+    if codes.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"codes must be uint8 or uint16, got {codes.dtype}")
+    if rows.shape != codes.shape:
+        raise ValueError(f"kept_rows {rows.shape} and kept_codes {codes.shape} differ")
+    if col_ptr[0] != 0 or col_ptr[-1] != codes.size or np.any(np.diff(col_ptr) < 0):
+        raise ValueError(f"col_ptr must rise from 0 to {codes.size} (the kept entries)")
     if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n_rows):
-        raise ValueError(f"rows must be in 0..{n_rows - 1}")
+        raise ValueError(f"a kept row is outside 0..{n_rows - 1}")
     if np.any(_previous_rows(col_ptr, rows) >= rows):
-        raise ValueError("rows must be strictly ascending within a column")
-    if not 0 <= filler_code <= np.iinfo(codes.dtype).max:
-        raise ValueError(f"filler_code {filler_code} does not fit in {codes.dtype}")
-    bad = np.flatnonzero(codes == filler_code)
-    if bad.size:
-        raise ValueError(
-            f"the kept entry {int(bad[0])} has the code {filler_code} reserved for filler zeros; "
-            "reserve a code that no kept connection uses"
-        )
+        raise ValueError("kept rows must be strictly ascending within a column")
 
 
 def _previous_rows(col_ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -254,7 +255,15 @@ def encode_csc(
     """
     col_ptr, rows, codes = np.asarray(col_ptr), np.asarray(rows), np.asarray(codes)
     _check_index_bits(index_bits)
-    _check_csc(col_ptr, rows, codes, n_rows, filler_code)
+    check_csc((n_rows, col_ptr.size - 1), col_ptr, rows, codes)
+    if not 0 <= filler_code <= np.iinfo(codes.dtype).max:
+        raise ValueError(f"filler_code {filler_code} does not fit in {codes.dtype}")
+    bad = np.flatnonzero(codes == filler_code)
+    if bad.size:
+        raise ValueError(
+            f"the kept entry {int(bad[0])} has the code {filler_code} reserved for filler zeros; "
+            "reserve a code that no kept connection uses"
+        )
     period = 1 << index_bits  # a filler stands for itself and max_gap zeros before it
     gap = rows - _previous_rows(col_ptr, rows) - 1
     fillers = gap // period

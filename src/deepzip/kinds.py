@@ -26,6 +26,7 @@ keep their state_dict names (``parameter_name``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ class LayerKind:
 
 
 def _rows_first(weight: np.ndarray) -> np.ndarray:
-    return weight.reshape(weight.shape[0], -1)
+    return weight.reshape(weight.shape[0], math.prod(weight.shape[1:]))  # -1 fails for 0 rows
 
 
 def _rows_first_inverse(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -79,7 +80,7 @@ def _rows_first_inverse(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
 
 
 def _transposed(weight: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(weight.reshape(weight.shape[0], -1).T)
+    return np.ascontiguousarray(_rows_first(weight).T)
 
 
 def _transposed_inverse(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -5,14 +5,14 @@ file size and checksum repaired, so that the parser itself has to find the damag
 100,000+ files with memory and time figures, is benchmarks/fuzz_container.py.
 """
 
-from dzip_examples import GOLDEN, GOLDEN_MODELS
+from dzip_examples import GOLDEN, GOLDEN_MODELS, GOLDEN_V1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepzip.container import FormatError, dzip_sizes, read_dzip
 from deepzip.container.layout import MIN_FILE_SIZE, seal
 
-SEEDS = [(GOLDEN / name).read_bytes() for name in GOLDEN_MODELS]
+SEEDS = [(GOLDEN / name).read_bytes() for name in [*GOLDEN_V1, *GOLDEN_MODELS]]
 
 
 @st.composite

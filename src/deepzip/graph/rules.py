@@ -52,7 +52,8 @@ def _batch_first(check: Check, value: Value) -> None:
 
 
 def _spatial(check: Check, value: Value, rank: int) -> tuple[int, ...]:
-    """Checks an (N, C, spatial...) input, float32, batch first; its channels and spatial dims."""
+    """Checks an (N, C, spatial...) input, float32, batch first (or without a batch dimension:
+    then torch takes dimension 0 as the batch); its channels and spatial dims."""
     _float(check, value)
     _rank(check, value, (rank,))
     _batch_first(check, value)
@@ -152,7 +153,7 @@ def _conv(n: int) -> Infer:
                       dilation[d])
             for d in range(n)
         )  # fmt: skip
-        return [Value((None, weight[0], *sizes))]
+        return [Value((inputs[0].shape[0], weight[0], *sizes))]
 
     return infer
 
@@ -187,7 +188,7 @@ def _conv_transpose(check, inputs, weight, values, producers):
         if out < 1:
             raise check.fail(f"the output size comes out {out}", "inputs")
         sizes.append(out)
-    return [Value((None, weight[1] * check.attr("groups"), *sizes))]
+    return [Value((inputs[0].shape[0], weight[1] * check.attr("groups"), *sizes))]
 
 
 def _embedding(check, inputs, weight, values, producers):
@@ -442,7 +443,7 @@ def _pool(check, inputs, params, values, producers):
         _out_size(check, size, padding[d], padding[d], kernel[d], stride[d], dilation[d], ceil)
         for d, size in enumerate((height, width))
     )
-    out = Value((None, channels, *sizes))
+    out = Value((inputs[0].shape[0], channels, *sizes))
     return [out, Value(out.shape, "int64")][: len(check.node.outputs)]
 
 
@@ -466,7 +467,7 @@ def _unpool(check, inputs, params, values, producers):
             f"{pooled.shape[2]}x{pooled.shape[3]} map",
             "attrs.output_size",
         )
-    return [Value((None, x.shape[1], height, width))]
+    return [Value((x.shape[0], x.shape[1], height, width))]
 
 
 def _output_size(check: Check) -> None:
@@ -475,7 +476,7 @@ def _output_size(check: Check) -> None:
 
 def _adaptive(check, inputs, params, values, producers):
     channels, *_ = _spatial(check, inputs[0], 4)
-    return [Value((None, channels, *check.attr("output_size")))]
+    return [Value((inputs[0].shape[0], channels, *check.attr("output_size")))]
 
 
 def _upsample_attrs(check: Check) -> None:
@@ -490,7 +491,7 @@ def _upsample_attrs(check: Check) -> None:
 
 def _upsample(check, inputs, params, values, producers):
     channels, *_ = _spatial(check, inputs[0], 4)
-    return [Value((None, channels, *check.attr("size")))]
+    return [Value((inputs[0].shape[0], channels, *check.attr("size")))]
 
 
 # --- shape ops ----------------------------------------------------------------------------------

@@ -334,3 +334,17 @@ def write_golden_files() -> None:
 
 if __name__ == "__main__":
     sys.exit(write_golden_files())
+
+
+def with_network(model: CompressedModel, raw) -> bytes:
+    """``model``'s file with its network record replaced by the encoding of ``raw`` (a
+    ``RawNetwork``, possibly broken), file size and checksum repaired: what the rejection tests
+    and the fuzz harness hand the reader."""
+    from deepzip.container import dzip_bytes, dzip_sizes
+    from deepzip.container.layout import seal
+    from deepzip.container.network import network_bytes
+
+    data = dzip_bytes(model)
+    sizes = dzip_sizes(data)
+    start = sizes.header_bytes + sum(layer.total_bytes for layer in sizes.layers)
+    return seal(data[:start] + network_bytes(raw) + data[start + sizes.network_bytes : -8])

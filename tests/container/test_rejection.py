@@ -5,7 +5,7 @@ case breaks one rule of the graph."""
 
 import numpy as np
 import pytest
-from dzip_examples import GOLDEN, graph_example
+from dzip_examples import GOLDEN, graph_example, with_network
 
 from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.container import (
@@ -23,7 +23,7 @@ from deepzip.container import (
     read_dzip,
 )
 from deepzip.container.layout import seal, varint
-from deepzip.container.network import RawNode, network_bytes, raw_network, v1_network_bytes
+from deepzip.container.network import RawNode, raw_network, v1_network_bytes
 
 EXAMPLE = (GOLDEN / "worked_example_v2.dzip").read_bytes()
 
@@ -68,12 +68,9 @@ CONVNET = (GOLDEN / "small_convnet.dzip").read_bytes()  # version 1
 def network_edit(change, model=None):
     """The graph example's file with its network record re-encoded after ``change(raw)``."""
     model = model or graph_example()
-    data = dzip_bytes(model)
-    sizes = dzip_sizes(data)
-    start = sizes.header_bytes + sum(layer.total_bytes for layer in sizes.layers)
     raw = raw_network(model.network)
     change(raw)
-    return seal(data[:start] + network_bytes(raw) + data[start + sizes.network_bytes : -8])
+    return with_network(model, raw)
 
 
 def node_edit(i, **fields):

@@ -72,8 +72,12 @@ class _Builder:
 
     def try_add(self, node: Node, params: dict | None = None) -> bool:
         saved = (dict(self.tensors), list(self.layers))
-        for build in (params or {}).values():
-            build()
+        try:
+            for build in (params or {}).values():
+                build()
+        except (TypeError, ValueError):  # a shape with the batch (None) where a size belongs
+            self.tensors, self.layers = saved
+            return False
         self.nodes.append(node)
         try:
             self.values = check_graph(self.graph(), self.lookup())

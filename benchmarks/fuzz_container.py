@@ -1,7 +1,17 @@
 """Fuzz the .dzip reader: mutated and truncated files may raise only FormatError.
 
-Target (issue): at least 100,000 mutated and truncated files raise only the format's own errors:
-no other exception, no hang, no allocation beyond a small multiple of the file size.
+Target (issues 4 and 10): at least 100,000 mutated and truncated files, and 100,000 files whose
+network record is mutated structurally, raise only the format's own errors: no other exception,
+no hang, no allocation beyond a small multiple of the file size.
+
+Structural cases (``--structural N``) start from valid models whose networks use every op
+(tests/graph/graph_examples.py) and mutate the network record as records
+(tests/container/network_mutations.py): attributes at edge values (0, -1, huge, NaN, a wrong
+word), dropped, duplicated and reordered nodes, inputs pointing forward (cycles) or past the end,
+changed op codes, input shapes, layers and arities; file size and checksum are valid, so the
+parser and the semantic checks must refuse the file. A file the reader still accepts is run in
+torch (tests/graph/torch_reference.py): it must run, with the shapes the checks inferred
+(``--no-torch`` skips this).
 
 Seeds are the golden files of tests/container/golden/ and a small two-layer model built here
 (about 3 KB). Each fuzz file is a seed with 1-4 random mutations (bit flips, byte changes,
@@ -20,7 +30,8 @@ that takes longer than --timeout seconds kills its worker through faulthandler (
 run). Any exception outside the FormatError family is printed with its traceback, the file is
 saved under benchmarks/results/fuzz_failures/, and the run exits with status 1.
 
-    python benchmarks/fuzz_container.py [--files N] [--workers N] [--seed N] [--json PATH]
+    python benchmarks/fuzz_container.py [--files N] [--structural N] [--workers N] [--seed N]
+        [--timeout S] [--no-torch] [--json PATH]
 """
 
 from __future__ import annotations
@@ -41,11 +52,13 @@ from pathlib import Path
 
 import numpy as np
 
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.container import FormatError, dzip_bytes, dzip_sizes, read_dzip
 from deepzip.container.layout import MIN_FILE_SIZE, seal
+from deepzip.graph import chain
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "container"), str(ROOT / "tests" / "graph")]
 GOLDEN = ROOT / "tests" / "container" / "golden"
 RESULTS = ROOT / "benchmarks" / "results"
 INTERESTING = [0, 1, 2, 7, 8, 15, 16, 0x3F, 0x40, 0x7F, 0x80, 0x81, 0xFE, 0xFF]
@@ -82,14 +95,20 @@ def medium_model() -> CompressedModel:
         layer("conv", "conv2d", (6, 1, 5, 5), 0.6, 4, 3, conv_metadata),
         layer("fc", "linear", (10, 600), 0.3, 5, 4),
     ]
-    network = [
-        NetworkOp("conv2d", "conv", (1, 1, 0, 0, 1, 1, 1)),
-        NetworkOp("relu"),
-        NetworkOp("maxpool2d", None, (2, 2, 2, 2, 0, 0)),
-        NetworkOp("flatten", None, (1, -1)),
-        NetworkOp("linear", "fc"),
-        NetworkOp("linear", "out"),
-    ]
+    conv = {"stride": (1, 1), "pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+    pool = {"kernel": (2, 2), "stride": (2, 2), "padding": (0, 0), "dilation": (1, 1),
+            "ceil_mode": False}  # fmt: skip
+    network = chain(
+        [
+            ("conv2d", "conv", conv),
+            ("relu", None, {}),
+            ("max_pool2d", None, pool),
+            ("flatten", None, {"start_dim": 1, "end_dim": -1}),
+            ("linear", "fc", {}),
+            ("linear", "out", {}),
+        ],
+        (1, 24, 24),
+    )
     tensors = {"out.weight": rng.normal(size=(2, 10)).astype(np.float32)}
     return CompressedModel(layers, network, tensors)
 
@@ -150,30 +169,72 @@ def read_one(data: bytes) -> str:
     return outcomes[0]
 
 
-def run_chunk(args: tuple[int, int, int, float]) -> dict:
-    """Fuzz files ``first .. first + count - 1``; file i is mutated by Random((seed, i))."""
-    first, count, seed, timeout = args
+_POOL: list[CompressedModel] = []
+POOL_MODELS = 40
+
+
+def structural_case(i: int, seed: int, use_torch: bool) -> tuple[bytes, str]:
+    """Structural case ``i``: a mutated network record, and the reader's outcome (a file that
+    still reads must run in torch with the inferred shapes, else ``AssertionError``)."""
+    from network_mutations import model_pool, mutated_file
+
+    if not _POOL:
+        _POOL.extend(model_pool(POOL_MODELS, seed))
+    rng = random.Random(seed * 1_000_003 + i)
+    data, _ = mutated_file(rng.choice(_POOL), rng)
+    outcome = read_one(data)
+    if outcome == "decoded" and use_torch:
+        from torch_reference import run_graph
+
+        from deepzip.graph.shapes import check_graph
+
+        model = read_dzip(data)
+        if model.network is not None:
+            inferred = check_graph(model.network, model.parameter_shape)
+            for name, value in run_graph(model.network, model, batch=2).items():
+                if inferred[name] is not None:
+                    want = tuple(2 if d is None else d for d in inferred[name].shape)
+                    if tuple(value.shape) != want:
+                        raise AssertionError(f"{name}: torch {tuple(value.shape)}, checks {want}")
+    return data, outcome
+
+
+def run_chunk(args: tuple[int, int, int, float, str, bool]) -> dict:
+    """Fuzz files ``first .. first + count - 1``; file i is mutated by Random((seed, i)).
+    ``kind`` is "bytes" (raw and repaired byte mutations, alternately) or "structural"."""
+    first, count, seed, timeout, kind, use_torch = args
     seeds = seed_files()
     for data in seeds:  # load the numba kernels before measuring memory
         read_one(data)
     tracemalloc.start()
-    outcomes = {"raw": Counter(), "repaired": Counter()}
+    if kind == "structural":
+        structural_case(0, seed, False)  # build the model pool before measuring
+        if use_torch:
+            import torch_reference  # noqa: F401  (import torch before the per-case timer)
+    outcomes = {"raw": Counter(), "repaired": Counter(), "structural": Counter()}
     worst_ratio = (0.0, 0, 0, "", "")
     max_peak = max_time = 0.0
     times = []
     failures = []
     for i in range(first, first + count):
-        rng = random.Random(seed * 1_000_003 + i)
-        data = mutate(rng.choice(seeds), seeds, rng)
-        mode = "repaired" if i % 2 else "raw"
-        if mode == "repaired" and len(data) >= MIN_FILE_SIZE:
-            data = seal(data[:-8])
+        data = b""
+        if kind == "bytes":
+            rng = random.Random(seed * 1_000_003 + i)
+            data = mutate(rng.choice(seeds), seeds, rng)
+            mode = "repaired" if i % 2 else "raw"
+            if mode == "repaired" and len(data) >= MIN_FILE_SIZE:
+                data = seal(data[:-8])
+        else:
+            mode = "structural"
         tracemalloc.reset_peak()
         baseline = tracemalloc.get_traced_memory()[0]
         faulthandler.dump_traceback_later(timeout, exit=True)
         start = time.perf_counter()
         try:
-            outcome = read_one(data)
+            if kind == "bytes":
+                outcome = read_one(data)
+            else:
+                data, outcome = structural_case(i, seed, use_torch)
         except Exception:  # the point of the harness: anything else is a bug
             outcome = "FAILURE"
             failures.append((i, mode, data.hex(), traceback.format_exc()))
@@ -216,6 +277,8 @@ def seed_baselines(seeds: list[bytes]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=200_000, help="half raw, half repaired")
+    parser.add_argument("--structural", type=int, default=100_000, help="mutated network records")
+    parser.add_argument("--no-torch", action="store_true", help="skip running accepted files")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per read")
@@ -224,12 +287,14 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = seed_files()
     baselines = seed_baselines(seeds)
+    use_torch = not args.no_torch
     jobs = [
-        (first, min(CHUNK, args.files - first), args.seed, args.timeout)
-        for first in range(0, args.files, CHUNK)
+        (first, min(CHUNK, total - first), args.seed, args.timeout, kind, use_torch)
+        for kind, total in (("structural", args.structural), ("bytes", args.files))
+        for first in range(0, total, CHUNK)
     ]
     start = time.perf_counter()
-    outcomes = {"raw": Counter(), "repaired": Counter()}
+    outcomes = {"raw": Counter(), "repaired": Counter(), "structural": Counter()}
     worst, max_peak, max_time, times, failures = (0.0, 0, 0, "", ""), 0.0, 0.0, [], []
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         for result in pool.imap_unordered(run_chunk, jobs):
@@ -245,13 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
 
     classes = sorted({name for c in outcomes.values() for name in c})
-    print(f"{'outcome':<26}{'raw':>10}{'repaired':>10}")
+    modes = list(outcomes)
+    print(f"{'outcome':<26}" + "".join(f"{mode:>12}" for mode in modes))
     for name in classes:
-        print(f"{name:<26}{outcomes['raw'][name]:>10}{outcomes['repaired'][name]:>10}")
+        print(f"{name:<26}" + "".join(f"{outcomes[mode][name]:>12}" for mode in modes))
     total = sum(sum(c.values()) for c in outcomes.values())
     print(
-        f"{'files':<26}{sum(outcomes['raw'].values()):>10}"
-        f"{sum(outcomes['repaired'].values()):>10}   total {total} in {wall:.0f} s"
+        f"{'files':<26}"
+        + "".join(f"{sum(outcomes[mode].values()):>12}" for mode in modes)
+        + f"   total {total} in {wall:.0f} s"
     )
     p99 = float(np.percentile(times, 99))
     print(
@@ -273,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "files": total,
+        "structural_files": sum(outcomes["structural"].values()),
+        "torch_checked_accepted_files": use_torch,
+        "timeout_s": args.timeout,
         "workers": args.workers,
         "seed": args.seed,
         "wall_s": wall,

@@ -22,6 +22,7 @@ import numpy as np
 
 from deepzip.core.relative_index import check_csc
 from deepzip.graph import Graph
+from deepzip.graph.shapes import ParameterShape, check_graph, parameter_lookup
 from deepzip.kinds import LAYER_KINDS
 from deepzip.kinds import kind as layer_kind
 
@@ -347,10 +348,30 @@ class CompressedModel:
         """Whether some compressed layer or tensor belongs to ``module`` (or is named so)."""
         if module in self.tensors or any(layer.name == module for layer in self.layers):
             return True
+        owner, _, param = module.rpartition(".")
+        if owner and self.parameter_shape(owner, param) is not None:
+            return True  # a constant naming a compressed layer's weight ("fc.weight")
         prefix = module + "."
         return any(n.startswith(prefix) for n in self.tensors) or any(
             layer.name.startswith(prefix) for layer in self.layers
         )
+
+    def parameter_shape(self, module: str, param: str) -> tuple[int, ...] | None:
+        """The shape of ``module``'s parameter ``param`` by the contract's lookup rule (a
+        compressed layer ``kinds.layer_name``, else a plain tensor ``kinds.parameter_name``; a
+        compressed layer's bias is its own when set, else the tensor's), or None."""
+        return self._parameter_lookup()(module, param)
+
+    def check_network(self) -> None:
+        """Raise ``GraphError`` (a ValueError naming the node) unless the network's op
+        parameters, the parameters it uses and its shapes agree (``deepzip.graph.shapes``)."""
+        if self.network is not None:
+            check_graph(self.network, self._parameter_lookup())
+
+    def _parameter_lookup(self) -> ParameterShape:
+        layers = {layer.name: (layer.weight_shape, layer.bias is not None) for layer in self.layers}
+        tensors = {name: tuple(t.shape) for name, t in self.tensors.items()}
+        return parameter_lookup(layers, tensors)
 
     def layer(self, name: str) -> CompressedLayer:
         for layer in self.layers:

@@ -1,5 +1,7 @@
 """Golden files pin the format: they must decode to their models, and the writer must still
-produce them byte for byte. The worked example of docs/FORMAT.md is the first of them."""
+produce the version-2 ones byte for byte; the version-1 files (written by the version-1 writer)
+must still read, their networks converted to graphs. The worked examples of docs/FORMAT.md are
+golden files."""
 
 import dataclasses
 import re
@@ -7,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from dzip_examples import GOLDEN, GOLDEN_MODELS, assert_models_equal
+from dzip_examples import GOLDEN, GOLDEN_MODELS, GOLDEN_V1, assert_models_equal
 
 from deepzip.compressed import CompressedModel
 from deepzip.container import dzip_bytes, dzip_sizes, read_dzip
@@ -25,14 +27,36 @@ def test_writer_reproduces_golden_file(filename):
     assert dzip_bytes(GOLDEN_MODELS[filename]()) == (GOLDEN / filename).read_bytes()
 
 
-def test_format_md_worked_example_is_the_golden_file():
+@pytest.mark.parametrize("filename", list(GOLDEN_V1))
+def test_version_1_golden_file_still_reads(filename):
+    data = (GOLDEN / filename).read_bytes()
+    assert data[4] == 1
+    model = read_dzip(data)
+    assert_models_equal(model, GOLDEN_V1[filename]())
+    if model.network is not None:
+        assert all(i.shape is None for i in model.network.inputs)
+    rewritten = dzip_bytes(model)  # as version 2, losing nothing
+    assert rewritten[4] == 2
+    assert_models_equal(read_dzip(rewritten), model)
+
+
+def test_version_1_and_2_differ_only_in_the_network_record():
+    """Without a network, a version-2 file is the version-1 file with another version byte."""
+    v1 = (GOLDEN / "worked_example.dzip").read_bytes()
+    v2 = (GOLDEN / "worked_example_v2.dzip").read_bytes()
+    assert v2[:4] + v2[5:-8] == v1[:4] + v1[5:-8] and (v1[4], v2[4]) == (1, 2)
+
+
+def test_format_md_worked_examples_are_the_golden_files():
     text = FORMAT_MD.read_text(encoding="utf-8")
-    block = re.search(r"```hex\n(.*?)```", text, re.DOTALL).group(1)
-    assert bytes.fromhex(block) == (GOLDEN / "worked_example.dzip").read_bytes()
+    blocks = re.findall(r"```hex\n(.*?)```", text, re.DOTALL)
+    assert [bytes.fromhex(block) for block in blocks] == [
+        (GOLDEN / name).read_bytes() for name in ("worked_example_v2.dzip", "graph_example_v2.dzip")
+    ]
 
 
 def test_worked_example_sizes():
-    sizes = dzip_sizes(GOLDEN / "worked_example.dzip")
+    sizes = dzip_sizes(GOLDEN / "worked_example_v2.dzip")
     (layer,) = sizes.layers
     assert (layer.n_entries, layer.n_fillers, layer.n_kept) == (3, 1, 2)
     assert (layer.huffman_code_bits, layer.huffman_index_bits) == (5, 3)
@@ -51,7 +75,7 @@ def test_half_values_file_holds_ieee_binary16_values():
     """Flag bit 2 halves the codebook and the bias: the same model at 32 bits is 2 bytes longer per
     value, and the codebook's bytes are the values as little-endian IEEE binary16, after the
     layer's header."""
-    model = GOLDEN_MODELS["half_values.dzip"]()
+    model = GOLDEN_V1["half_values.dzip"]()
     data = (GOLDEN / "half_values.dzip").read_bytes()
     as_float32 = CompressedModel(
         [dataclasses.replace(layer, value_bits=32) for layer in model.layers]

@@ -1,13 +1,15 @@
 """Files that must be rejected, one or more per exception of the FormatError family, each
-naming the field it failed on. Offsets refer to the worked example of docs/FORMAT.md."""
+naming the field it failed on. Offsets refer to the worked example of docs/FORMAT.md. Network
+records are edited as records (``deepzip.container.network.RawNode``) and re-encoded, so that each
+case breaks one rule of the graph."""
 
 import dataclasses
 
 import numpy as np
 import pytest
-from dzip_examples import GOLDEN, small_convnet
+from dzip_examples import GOLDEN, graph_example, with_network
 
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.container import (
     BadMagicError,
     ChecksumMismatchError,
@@ -23,8 +25,9 @@ from deepzip.container import (
     read_dzip,
 )
 from deepzip.container.layout import seal, varint
+from deepzip.container.network import RawNode, raw_network, v1_network_bytes
 
-EXAMPLE = (GOLDEN / "worked_example.dzip").read_bytes()
+EXAMPLE = (GOLDEN / "worked_example_v2.dzip").read_bytes()
 
 
 def edit(offset, size, new, data=EXAMPLE):
@@ -54,9 +57,96 @@ def two_layers_named_alike():
     return edit(i, 2, b"ab", data)
 
 
-RELU_ONLY = dzip_bytes(CompressedModel([], [NetworkOp("relu")]))  # 14 + 00 01 02 00 + 8
-FLATTEN_ONLY = dzip_bytes(CompressedModel([], [NetworkOp("flatten", None, (1, -1))]))
-CONVNET = dzip_bytes(small_convnet())
+def v1_file(ops):
+    """A version-1 file with no layers, no tensors and the network ``ops``."""
+    return seal(b"DZIP\x01\x01" + bytes(8) + b"\x00" + v1_network_bytes(ops) + b"\x00")
+
+
+RELU_ONLY = v1_file([("relu", None, ())])  # 14 + 00 01 02 00 + 8
+FLATTEN_ONLY = v1_file([("flatten", None, (1, -1))])
+CONVNET = (GOLDEN / "small_convnet.dzip").read_bytes()  # version 1
+
+
+def network_edit(change, model=None):
+    """The graph example's file with its network record re-encoded after ``change(raw)``."""
+    model = model or graph_example()
+    raw = raw_network(model.network)
+    change(raw)
+    return with_network(model, raw)
+
+
+def node_edit(i, **fields):
+    def change(raw):
+        for name, value in fields.items():
+            if name == "attr":
+                k, kind, v = value
+                raw.nodes[i].attrs[k] = (kind, v)
+            else:
+                setattr(raw.nodes[i], name, value)
+
+    return network_edit(change)
+
+
+def replace_node(i, node):
+    return network_edit(lambda raw: raw.nodes.__setitem__(i, node))
+
+
+def set_input_shape(shape):
+    return network_edit(lambda raw: raw.inputs.__setitem__(0, (0, shape)))
+
+
+def set_outputs(outputs):
+    return network_edit(lambda raw: setattr(raw, "outputs", outputs))
+
+
+# The graph example: v0 input (1, 3, 3) -> [0] conv2d v1 -> [1] relu v2 -> [2] max_pool2d v3 ->
+# [3] flatten v4 -> [4] linear v5.
+NETWORK_CASES = {
+    "stride 0": (node_edit(0, attr=(0, "ints", (0, 1))), "network.nodes[0].attrs.stride"),
+    "groups 0": (node_edit(0, attr=(3, "int", 0)), "network.nodes[0].attrs.groups"),
+    "groups not dividing the channels": (
+        node_edit(0, attr=(3, "int", 2)),
+        "network.nodes[0].attrs.groups",
+    ),
+    "negative padding": (
+        node_edit(0, attr=(1, "ints", (0, -1, 0, 0))),
+        "network.nodes[0].attrs.pads",
+    ),
+    "pool padding above half the kernel": (
+        node_edit(2, attr=(2, "ints", (2, 0))),
+        "network.nodes[2].attrs.padding",
+    ),
+    "forward reference (a cycle)": (node_edit(1, inputs=[3]), "network.nodes[1].inputs[0]"),
+    "undefined input": (node_edit(4, inputs=[99]), "network.nodes[4].inputs[0]"),
+    "undefined graph output": (set_outputs([6]), "network.outputs[0]"),
+    "channels disagree with the weight": (set_input_shape((2, 3, 3)), "network.nodes[0].inputs"),
+    "features disagree with the weight": (set_input_shape((1, 5, 5)), "network.nodes[4].inputs"),
+    "input too small for the kernel": (set_input_shape((1, 1, 1)), "network.nodes[0].inputs"),
+    "unknown op code": (node_edit(1, code=62), "network.nodes[1].op"),
+    "bool other than 0 or 1": (
+        node_edit(2, attr=(4, "int", 2)),
+        "network.nodes[2].attrs.ceil_mode",
+    ),
+    "unknown vocabulary": (
+        replace_node(1, RawNode(22, None, [1], 1, [("str", "fast")])),
+        "network.nodes[1].attrs.approximate",
+    ),
+    "softmax over the batch": (
+        replace_node(1, RawNode(28, None, [1], 1, [("int", 0)])),
+        "network.nodes[1].attrs.dim",
+    ),
+    "add of three inputs": (
+        replace_node(1, RawNode(24, None, [1, 1, 1], 1, [("float", 0.0)])),
+        "network.nodes[1].input_count",
+    ),
+    "dangling layer": (node_edit(4, layer="fd"), "network.nodes[4].layer"),
+}
+NETWORK_LIMIT_CASES = {
+    "too many values": (
+        replace_node(1, RawNode(63, None, [1], 65535, [("str", "t"), ("str", "m")])),
+        "network.nodes[1].output_count",
+    ),
+}
 ONE_TENSOR = seal(EXAMPLE[:73] + b"\x01\x01t\x01\x09" + b"\x01" * 9)
 
 
@@ -65,7 +155,7 @@ CASES = {
     "too short for a header": (EXAMPLE[:21], TruncatedFileError, "header"),
     "shorter than declared": (EXAMPLE[:-1], TruncatedFileError, "header.file_size"),
     "magic": (b"DZIQ" + EXAMPLE[4:], BadMagicError, "header.magic"),
-    "version": (EXAMPLE[:4] + b"\x02" + EXAMPLE[5:], UnsupportedVersionError, "header.version"),
+    "version": (EXAMPLE[:4] + b"\x03" + EXAMPLE[5:], UnsupportedVersionError, "header.version"),
     "flipped bit": (
         EXAMPLE[:40] + b"\x01" + EXAMPLE[41:],
         ChecksumMismatchError,
@@ -154,6 +244,10 @@ CASES["dangling network reference"] = (
     seal(CASES["dangling network reference"][0]),
     *CASES["dangling network reference"][1:],
 )
+CASES |= {name: (data, FieldValueError, field) for name, (data, field) in NETWORK_CASES.items()}
+CASES |= {
+    name: (data, LimitExceededError, field) for name, (data, field) in NETWORK_LIMIT_CASES.items()
+}
 
 
 @pytest.mark.parametrize(("data", "error", "field"), CASES.values(), ids=CASES.keys())

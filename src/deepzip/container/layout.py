@@ -16,10 +16,12 @@ import numpy as np
 
 from deepzip.compressed import MAX_WEIGHT_BITS as MAX_WEIGHT_BITS
 from deepzip.core.relative_index import MAX_INDEX_BITS as MAX_INDEX_BITS
-from deepzip.graph.legacy import V1_PARAM_COUNTS as OP_PARAM_COUNTS  # noqa: F401  TEMPORARY shim
 
 MAGIC = b"DZIP"
-VERSION = 1
+VERSION = 2
+"""The version the writer writes: 2 stores the network as a graph of ops (``network.py``)."""
+READ_VERSIONS = (1, 2)
+"""Versions the reader reads; a version-1 network record (a list of ops) becomes a graph."""
 
 FIXED_HEADER_SIZE = 14
 """magic (4) + version (1) + flags (1) + file_size (u64 little-endian, 8)."""
@@ -44,16 +46,8 @@ def value_dtype(half: bool) -> str:
     return "<f2" if half else "<f4"
 
 
-OP_KIND_CODES = {
-    "linear": 0,
-    "conv2d": 1,
-    "relu": 2,
-    "maxpool2d": 3,
-    "avgpool2d": 4,
-    "flatten": 5,
-    "dropout": 6,
-}
-OPS_WITH_LAYER = ("linear", "conv2d")
+V1_OPS_WITH_LAYER = ("linear", "conv2d")
+"""Version-1 ops that name a layer (their kinds are ``deepzip.graph.legacy.V1_KINDS``)."""
 DTYPE_FLOAT32 = 1
 """Tensor dtype code: float32 little-endian, the only dtype of version 1."""
 
@@ -63,6 +57,12 @@ MAX_CODE_LENGTH = 12
 it keeps a decoder's lookup table at 4096 entries, whatever the file says."""
 MAX_LAYERS = 65535
 MAX_OPS = 65535
+MAX_VALUES = 65535
+"""Values of a network graph: its inputs and every node's outputs."""
+MAX_GRAPH_INPUTS = 255
+MAX_INPUT_NDIM = 8
+MAX_ATTR_ITEMS = 1024
+"""Items of an ``ints`` or ``floats`` attribute."""
 MAX_TENSORS = 65535
 MAX_NAME_BYTES = 1024
 MAX_METADATA_BYTES = 4096
@@ -76,6 +76,9 @@ COLUMNS_PER_FILE_BYTE = 8
 COLUMN_ALLOWANCE = 2**20
 VARINT_MAX_BYTES = 9
 """Varints hold values below 2**63."""
+VARINT64_MAX_BYTES = 10
+"""An int attribute of a network node is an int64, zigzag-mapped to below 2**64: 10 bytes."""
+MIN_INT64, MAX_INT64 = -(2**63), 2**63 - 1
 
 
 def column_budget(file_size: int) -> int:
@@ -98,9 +101,10 @@ def dense_extent(shape: tuple[int, ...]) -> int:
 # --- varints ----------------------------------------------------------------------------------
 
 
-def varint(value: int) -> bytes:
+def varint(value: int, max_bytes: int = VARINT_MAX_BYTES) -> bytes:
     """Unsigned LEB128: 7 bits per byte, least significant group first, high bit = more."""
-    if not 0 <= value < 1 << (7 * VARINT_MAX_BYTES):
+    limit = 1 << 64 if max_bytes == VARINT64_MAX_BYTES else 1 << (7 * max_bytes)
+    if not 0 <= value < limit:
         raise ValueError(f"varint value {value} out of range")
     out = bytearray()
     while True:

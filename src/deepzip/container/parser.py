@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 
 from deepzip.container import layout
+from deepzip.container import network as network_record
 from deepzip.container.errors import (
     BadMagicError,
     ChecksumMismatchError,
@@ -28,12 +29,11 @@ from deepzip.container.errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
-from deepzip.graph import Graph
-from deepzip.graph.legacy import graph_from_v1
+from deepzip.graph import Graph, GraphError
+from deepzip.graph.shapes import NodeError, check_graph, parameter_lookup
 from deepzip.kinds import KINDS, KINDS_BY_CODE
 
 _LAYER_KINDS = {code: kind.name for code, kind in KINDS_BY_CODE.items()}
-_OP_KINDS = {code: kind for kind, code in layout.OP_KIND_CODES.items()}
 
 
 class _Cursor:
@@ -55,16 +55,16 @@ class _Cursor:
     def u8(self, field: str) -> int:
         return self.take(1, field)[0]
 
-    def varint(self, field: str) -> int:
+    def varint(self, field: str, max_bytes: int = layout.VARINT_MAX_BYTES) -> int:
         value = 0
-        for i in range(layout.VARINT_MAX_BYTES):
+        for i in range(max_bytes):
             byte = self.u8(field)
             value |= (byte & 0x7F) << (7 * i)
             if not byte & 0x80:
                 if byte == 0 and i > 0:
                     raise FieldValueError(field, f"varint of {i + 1} bytes is not minimal")
                 return value
-        raise FieldValueError(field, f"varint longer than {layout.VARINT_MAX_BYTES} bytes")
+        raise FieldValueError(field, f"varint longer than {max_bytes} bytes")
 
     def count(self, field: str, maximum: int) -> int:
         """A record count: at most ``maximum``, and each record takes at least one byte."""
@@ -135,6 +135,7 @@ class ParsedFile:
     size: int
     header_bytes: int  # fixed header + layer count
     layers: list[LayerRecord]
+    version: int
     network: Graph | None
     network_bytes: int
     tensors: list[TensorRecord]
@@ -164,9 +165,9 @@ def check_header(header: memoryview, size: int) -> None:
         )
     if header[:4] != layout.MAGIC:
         raise BadMagicError("header.magic", f"expected {layout.MAGIC!r}, got {bytes(header[:4])!r}")
-    if header[4] != layout.VERSION:
+    if header[4] not in layout.READ_VERSIONS:
         raise UnsupportedVersionError(
-            "header.version", f"expected {layout.VERSION}, got {header[4]}"
+            "header.version", f"expected one of {layout.READ_VERSIONS}, got {header[4]}"
         )
     declared = int.from_bytes(header[layout.FILE_SIZE_OFFSET : layout.FIXED_HEADER_SIZE], "little")
     if declared > size:
@@ -204,9 +205,13 @@ def parse_file(view: memoryview, verify_checksum: bool = True) -> ParsedFile:
         layer_names.add(record.name)
         layers.append(record)
 
-    network, start = None, cursor.pos
+    version = view[4]
+    network, v1_ops, start = None, None, cursor.pos
     if flags & layout.FLAG_NETWORK:
-        network = _parse_network(cursor)
+        if version == 1:
+            v1_ops = network_record.parse_v1(cursor)
+        else:
+            network = network_record.parse_v2(cursor)
     network_bytes = cursor.pos - start
 
     start = cursor.pos
@@ -225,16 +230,37 @@ def parse_file(view: memoryview, verify_checksum: bool = True) -> ParsedFile:
             "body", f"expected the checksum at offset {cursor.pos}, it is at {body_end}"
         )
 
-    for j, op in enumerate(network.nodes if network is not None else []):  # TEMPORARY shim
-        if op.layer is not None and op.layer not in layer_names:
-            if f"{op.layer}.weight" not in tensor_names:
+    for j, (_, layer, _) in enumerate(v1_ops or []):
+        if layer is not None and layer not in layer_names:
+            if f"{layer}.weight" not in tensor_names:
                 raise FieldValueError(
                     f"network.ops[{j}].layer",
-                    f"expected a layer or a tensor {op.layer + '.weight'!r}, got {op.layer!r}",
+                    f"expected a layer or a tensor {layer + '.weight'!r}, got {layer!r}",
                 )
+    if v1_ops is not None:
+        network = network_record.graph_of_v1(v1_ops)
+    if network is not None:
+        check_network(network, layers, tensors)
     return ParsedFile(
-        size, header_bytes, layers, network, network_bytes, tensors, tensor_count_bytes
+        size, header_bytes, layers, version, network, network_bytes, tensors, tensor_count_bytes
     )
+
+
+def check_network(network: Graph, layers: list[LayerRecord], tensors: list[TensorRecord]) -> None:
+    """Step 6 of the order of checks: the graph's semantic rules (``deepzip.graph.shapes``)
+    against the shapes of the layers and tensors the file holds."""
+    lookup = parameter_lookup(
+        {r.name: (r.shape, r.bias is not None) for r in layers}, {t.name: t.shape for t in tensors}
+    )
+    try:
+        check_graph(network, lookup)
+    except NodeError as error:
+        where = "network" if error.index is None else f"network.nodes[{error.index}]"
+        if error.attribute is not None:
+            where += f".{error.attribute}"
+        raise FieldValueError(where, str(error)) from None
+    except GraphError as error:
+        raise FieldValueError("network", str(error)) from None
 
 
 def _parse_layer(cursor: _Cursor, p: str, columns: int) -> LayerRecord:
@@ -363,29 +389,6 @@ def _parse_metadata(cursor: _Cursor, field: str) -> dict:
     if not isinstance(value, dict):
         raise FieldValueError(field, f"expected a JSON object, got {type(value).__name__}")
     return value
-
-
-def _parse_network(cursor: _Cursor) -> Graph:  # TEMPORARY shim: version-1 ops as a graph
-    n_ops = cursor.count("network.op_count", layout.MAX_OPS)
-    ops = []
-    for j in range(n_ops):
-        p = f"network.ops[{j}]"
-        code = cursor.u8(f"{p}.kind")
-        kind = _OP_KINDS.get(code)
-        if kind is None:
-            raise FieldValueError(f"{p}.kind", f"expected one of {_OP_KINDS}, got {code}")
-        layer = cursor.name(f"{p}.layer") if kind in layout.OPS_WITH_LAYER else None
-        params = []
-        for k in range(layout.OP_PARAM_COUNTS.get(kind, 0)):
-            value = layout.unzigzag(cursor.varint(f"{p}.params[{k}]"))
-            if not layout.MIN_PARAM <= value <= layout.MAX_PARAM:
-                raise FieldValueError(
-                    f"{p}.params[{k}]",
-                    f"expected {layout.MIN_PARAM}..{layout.MAX_PARAM}, got {value}",
-                )
-            params.append(value)
-        ops.append((kind, layer, tuple(params)))
-    return graph_from_v1(ops)
 
 
 def _parse_tensor(cursor: _Cursor, p: str) -> TensorRecord:

@@ -22,6 +22,7 @@ import numpy as np
 from deepzip._files import atomic_write
 from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.container import layout
+from deepzip.container.network import network_bytes, raw_network
 from deepzip.core.huffman import code_lengths, huffman_encode
 from deepzip.core.relative_index import encode_csc
 from deepzip.kinds import KINDS
@@ -48,13 +49,14 @@ def dzip_bytes(model: CompressedModel) -> bytes:
     """The .dzip file of ``model`` as bytes (what ``write_dzip`` writes)."""
     if len(model.layers) > layout.MAX_LAYERS:
         raise ValueError(f"{len(model.layers)} layers, more than the format's {layout.MAX_LAYERS}")
+    model.check_network()  # GraphError, a ValueError: the reader would refuse the file
     flags = layout.FLAG_NETWORK if model.network is not None else 0
     out = bytearray(layout.MAGIC + bytes([layout.VERSION, flags]) + bytes(8))
     out += layout.varint(len(model.layers))
     for layer in model.layers:
         out += _layer_record(layer)
     if model.network is not None:
-        out += _network_record(model.network)
+        out += network_bytes(raw_network(model.network))
     out += _tensors_record(model.tensors)
     data = layout.seal(out)
     columns = sum(layer.matrix_shape[1] for layer in model.layers)
@@ -166,25 +168,6 @@ def _layer_record(layer: CompressedLayer) -> bytes:
     record += layout.pack_counts(counts, width)
     record += code_stream.tobytes()
     record += gap_stream.tobytes()
-    return bytes(record)
-
-
-def _network_record(network: list) -> bytes:  # TEMPORARY shim: still version-1 ops
-    if len(network) > layout.MAX_OPS:
-        raise ValueError(f"the network has {len(network)} ops, more than {layout.MAX_OPS}")
-    record = bytearray(layout.varint(len(network)))
-    for i, op in enumerate(network):
-        record.append(layout.OP_KIND_CODES[op.kind])
-        if op.kind in layout.OPS_WITH_LAYER:
-            record += _name_bytes(op.layer, f"network op {i}")
-        for value in op.params:
-            value = int(value)
-            if not layout.MIN_PARAM <= value <= layout.MAX_PARAM:
-                raise ValueError(
-                    f"network op {i} ({op.kind}): param {value} outside "
-                    f"{layout.MIN_PARAM}..{layout.MAX_PARAM}"
-                )
-            record += layout.varint(layout.zigzag(value))
     return bytes(record)
 
 

@@ -207,7 +207,10 @@ class Graph:
         def rename(value: str) -> str:
             return names.setdefault(value, f"v{len(names)}")
 
-        inputs = tuple(GraphInput(rename(i.name), i.dtype, tuple(i.shape)) for i in self.inputs)
+        inputs = tuple(
+            GraphInput(rename(i.name), i.dtype, None if i.shape is None else tuple(i.shape))
+            for i in self.inputs
+        )
         nodes = []
         for node in self.nodes:
             node_inputs = tuple(names[v] for v in node.inputs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from engine_helpers import random_layer, sparse_input
+from engine_helpers import dense_matrix, random_layer, sparse_input
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +22,7 @@ RTOL = 1e-5  # relative to the largest output magnitude
 
 def torch_dense(compressed, x: np.ndarray, relu: bool) -> np.ndarray:
     """The dense, dequantized layer in torch: float64 ``act(W x + b)`` for ``x`` (cols[, batch])."""
-    weight = torch.from_numpy(compressed.dense_weight().reshape(compressed.codes.shape[0], -1))
+    weight = torch.from_numpy(dense_matrix(compressed))
     bias = None if compressed.bias is None else torch.from_numpy(compressed.bias).double()
     inputs = torch.from_numpy(np.atleast_2d(x.T)).double()  # (batch, cols)
     y = torch.nn.functional.linear(inputs, weight.double(), bias)

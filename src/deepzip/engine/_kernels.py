@@ -50,6 +50,8 @@ the epilogue (``bias_scale`` is ``2**fractional_bits`` of the accumulator, per b
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -143,6 +145,77 @@ def check_layout(codes, gaps, code_mask, gap_shift, col_ptr, pe_rows, n_codes):
             if row >= pe_rows[p]:
                 return p * width + j
     return -1
+
+
+@njit(cache=True)
+def pe_layout_counts(col_ptr, rows, pes, max_gap, counts):
+    """Entries per PE and column, filler zeros included, into ``counts`` (int64 ``(pes, cols)``).
+
+    ``col_ptr`` (int64 ``(cols + 1,)``) and ``rows`` (int64, rising within a column) are the kept
+    weights in CSC order; row ``r`` is PE ``r % pes``'s local row ``r // pes``, and a PE's gap
+    longer than ``max_gap`` local rows takes one filler per whole ``max_gap + 1``.
+    """
+    period = max_gap + 1
+    last = np.empty(pes, dtype=np.int64)
+    for j in range(col_ptr.shape[0] - 1):
+        last[:] = -1
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            p = rows[k] % pes
+            local = rows[k] // pes
+            counts[p, j] += 1 + (local - last[p] - 1) // period
+            last[p] = local
+
+
+@njit(cache=True)
+def pe_layout_encode(col_ptr, rows, codes, pes, max_gap, pe_ptr, out_codes, out_gaps):
+    """Write each PE's entries (codes and relative indices, fillers with code 0) at the offsets
+    ``pe_ptr`` (int64 ``(pes, cols + 1)``) that ``pe_layout_counts`` sized."""
+    last = np.empty(pes, dtype=np.int64)
+    cursor = pe_ptr[:, :-1].copy()
+    for j in range(col_ptr.shape[0] - 1):
+        last[:] = -1
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            p = rows[k] % pes
+            local = rows[k] // pes
+            at = cursor[p, j]
+            gap = local - last[p] - 1
+            while gap > max_gap:
+                out_codes[at] = 0
+                out_gaps[at] = max_gap
+                at += 1
+                gap -= max_gap + 1
+            out_codes[at] = codes[k]
+            out_gaps[at] = gap
+            cursor[p, j] = at + 1
+            last[p] = local
+
+
+@njit(cache=True, parallel=True)
+def gather_columns(codes, gaps, code_mask, gap_shift, col_ptr, codebook, columns, y):
+    """``y[:, t] = W[:, columns[t]]``: decode only the requested columns (an embedding lookup);
+    ``y`` float32 ``(rows, len(columns))``, zeroed by the caller. Each output column is one
+    thread's."""
+    pes = col_ptr.shape[0]
+    shift = np.uint64(gap_shift)
+    cmask = np.uint64(code_mask)
+    upes = np.uint64(pes)
+    for t in prange(columns.shape[0]):
+        j = columns[t]
+        for p in range(pes):
+            row = _ZERO
+            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+                row += np.uint64(gaps[k]) >> shift
+                code = np.uint64(codes[k]) & cmask
+                if code != 0:
+                    y[row * upes + np.uint64(p), t] = codebook[code]
+                row += _ONE
+
+
+@njit(cache=True)
+def erf(x, out):
+    """``out[i] = erf(x[i])`` (float64, 1-D): numpy has no erf; GELU needs it."""
+    for i in range(x.shape[0]):
+        out[i] = math.erf(x[i])
 
 
 @njit(cache=True)

@@ -73,6 +73,9 @@ def test_conv2d(compressed, cin, cout, k, stride, pads, dil, groups, h, w, n):
     top, left, bottom, right = pads
     padded = F.pad(t(x), (left, right, top, bottom))
     assert_close(engine.run(x), F.conv2d(padded, t(wt), t(b), stride, 0, dil, groups))
+    zeros = np.zeros_like(x)
+    padded_zeros = F.pad(t(zeros), (left, right, top, bottom))
+    assert_close(engine.run(zeros), F.conv2d(padded_zeros, t(wt), t(b), stride, 0, dil, groups))
     if compressed:
         assert len(engine.layers["m"]) == groups  # one layout per group (a block of rows)
 

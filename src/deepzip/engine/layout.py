@@ -32,7 +32,7 @@ import numba
 import numpy as np
 
 from deepzip.compressed import CompressedLayer
-from deepzip.engine import _kernels
+from deepzip.engine import _layout_kernels as _kernels
 
 POINTER_BYTES = 4
 """Bytes per column pointer in the memory bound (int32, as stored below 2**31 entries)."""

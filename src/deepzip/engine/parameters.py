@@ -55,7 +55,7 @@ class Parameters:
         self.pes = pes
         self._compressed = {layer.name: layer for layer in model.layers}
         self.layouts: dict[str, list[EngineLayer]] = {}
-        self._parts: dict[tuple[str, str, int, str], list[Part]] = {}
+        self._parts: dict[tuple[str, str, int, int, str], list[Part]] = {}
 
     def compressed(self, module: str, param: str) -> CompressedLayer | None:
         return self._compressed.get(kinds.layer_name(module, param))
@@ -86,7 +86,7 @@ class Parameters:
     ) -> list[Part]:
         """The matrix view of ``module``'s ``param`` (a weight of ``kind``) in ``blocks`` equal
         blocks of rows (``axis`` 0) or columns (``axis`` 1), biases attached to row blocks."""
-        key = (module, param, blocks, kind)
+        key = (module, param, blocks, axis, kind)
         if key in self._parts:
             return self._parts[key]
         spec = kinds.kind(kind)

@@ -5,6 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from engine_helpers import assert_close, one_op_model
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from deepzip.engine import Engine
 
@@ -307,3 +309,34 @@ def test_graph_with_branches_and_several_outputs():
     ta, tb = t(a), t(b)
     assert_close(m, (F.relu(ta) + tb[:, None, :]) * torch.tanh(ta))
     assert_close(r, F.relu(ta))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    ceil=st.booleans(),
+    include=st.booleans(),
+    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    data_seed=st.integers(0, 1000),
+    pad_fraction=st.tuples(st.integers(0, 1), st.integers(0, 1)),
+)
+def test_random_pools_against_torch(
+    kernel, stride, dilation, ceil, include, size, data_seed, pad_fraction
+):
+    padding = tuple(f * (k // 2) for f, k in zip(pad_fraction, kernel))  # torch: pad <= k / 2
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    assume(all(s + 2 * p >= w for s, p, w in zip(size, padding, span)))
+    x = data((2, 1, *size), data_seed)
+    attrs = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+             "ceil_mode": ceil}  # fmt: skip
+    values, indices = run("max_pool2d", attrs, x, outputs=2)
+    want, want_indices = F.max_pool2d(t(x), kernel, stride, padding, dilation, ceil, True)
+    assert_close(values, want)
+    np.testing.assert_array_equal(indices, want_indices.numpy())
+    if all(s + 2 * p >= k for s, p, k in zip(size, padding, kernel)):
+        attrs = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil,
+                 "count_include_pad": include, "divisor_override": 0}  # fmt: skip
+        want = F.avg_pool2d(t(x), kernel, stride, padding, ceil, include)
+        assert_close(run("avg_pool2d", attrs, x), want)

@@ -102,9 +102,13 @@ def one_op_model(
 
 
 def assert_close(got: np.ndarray, want, rtol: float = RTOL) -> None:
-    """``got`` equals ``want`` (an array or tensor) within ``rtol`` of the largest magnitude."""
+    """``got`` equals ``want`` (an array or tensor) within ``rtol`` of the largest finite magnitude,
+    and exactly where ``want`` is not finite."""
     want = np.asarray(want.detach().numpy() if hasattr(want, "detach") else want)
     assert got.shape == want.shape, (got.shape, want.shape)
+    finite = np.isfinite(want)  # inf and nan (a pooling window with nothing inside) must match
+    np.testing.assert_array_equal(got[~finite], want[~finite])
+    got, want = got[finite], want[finite]
     scale = max(float(np.abs(want).max(initial=0.0)), 1e-6)
     error = float(np.abs(got.astype(np.float64) - want).max(initial=0.0))
     assert error <= rtol * scale, f"max error {error} > {rtol} x {scale}"

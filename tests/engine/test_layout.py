@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from engine_helpers import random_layer
+from engine_helpers import make_layer, random_layer
 
 from deepzip.core.relative_index import encode_column_major
 from deepzip.engine import EngineLayer
@@ -47,14 +47,15 @@ def test_layout_decodes_to_the_layer(rows, cols, density, wbits, ibits, pes):
     compressed = random_layer(rng, rows, cols, density, wbits, ibits, empty_columns=cols // 4)
     layer = EngineLayer.from_compressed(compressed, pes)
     codes, stored = decode(layer)
-    np.testing.assert_array_equal(codes, compressed.codes)
-    np.testing.assert_array_equal(stored, compressed.mask)
+    matrix = compressed.matrix_codes()
+    np.testing.assert_array_equal(codes, matrix)
+    np.testing.assert_array_equal(stored, matrix != 0)
     assert layer.shape == (rows, cols)
     assert layer.local_rows == -(-rows // pes)
     assert layer.entry_gaps().max(initial=0) < 2**ibits
     # Per PE, the encoding is core's relative index of the PE's rows, fillers included.
     for p in range(pes):
-        expected = encode_column_major(compressed.codes[p::pes], compressed.mask[p::pes], ibits, 0)
+        expected = encode_column_major(matrix[p::pes], matrix[p::pes] != 0, ibits, 0)
         lo, hi = layer.col_ptr[p, 0], layer.col_ptr[p, -1]
         np.testing.assert_array_equal(layer.entry_codes()[lo:hi], expected.entries)
         np.testing.assert_array_equal(layer.entry_gaps()[lo:hi], expected.gaps)
@@ -81,11 +82,7 @@ def test_eie_relative_index_example_within_one_pe():
     column = np.array([0, 0, 1, 2] + [0] * 18 + [3], dtype=np.uint8)
     codes = np.zeros((2 * column.size, 1), dtype=np.uint8)
     codes[0::2, 0] = column
-    from deepzip.compressed import CompressedLayer
-
-    layer = CompressedLayer(
-        "fc", "linear", np.arange(4, dtype=np.float32), codes, codes != 0, None, 4, 4
-    )
+    layer = make_layer("fc", "linear", np.arange(4, dtype=np.float32), codes, None, 4, 4)
     engine = EngineLayer.from_compressed(layer, 2)
     np.testing.assert_array_equal(engine.entry_codes()[:4], [1, 2, 0, 3])
     np.testing.assert_array_equal(engine.entry_gaps()[:4], [2, 0, 15, 2])
@@ -96,25 +93,59 @@ def test_eie_relative_index_example_within_one_pe():
 def test_conv_weight_is_flattened_and_groups_slice_rows():
     rng = np.random.default_rng(1)
     flat = random_layer(rng, 6, 3 * 2 * 2, 0.5)
-    from deepzip.compressed import CompressedLayer
-
-    conv = CompressedLayer(
-        "conv",
-        "conv2d",
-        flat.codebook,
-        flat.codes.reshape(6, 3, 2, 2),
-        flat.mask.reshape(6, 3, 2, 2),
-        flat.bias,
-        4,
-        4,
-    )
+    codes = flat.matrix_codes()
+    conv = make_layer("conv", "conv2d", flat.codebook, codes.reshape(6, 3, 2, 2), flat.bias)
     layer = EngineLayer.from_compressed(conv, 2)
     assert layer.shape == (6, 12)
-    np.testing.assert_array_equal(decode(layer)[0], flat.codes)
+    np.testing.assert_array_equal(decode(layer)[0], codes)
     group = EngineLayer.from_compressed(conv, 2, rows=slice(3, 6))
     assert group.shape == (3, 12)
-    np.testing.assert_array_equal(decode(group)[0], flat.codes[3:6])
+    np.testing.assert_array_equal(decode(group)[0], codes[3:6])
     np.testing.assert_array_equal(group.bias, flat.bias[3:6])
+
+
+@pytest.mark.parametrize("pes", [1, 3, 8])
+def test_blocks_of_columns_and_rows(pes):
+    # A transposed convolution's group is a block of columns; an embedding's matrix is the
+    # transposed table. Blocks come out as the same block of the matrix view.
+    rng = np.random.default_rng(pes)
+    weight = np.zeros((6, 2, 3, 3), dtype=np.uint8)  # (in, out / groups, kh, kw)
+    kept = rng.random(weight.shape) < 0.4
+    weight[kept] = rng.integers(1, 16, int(kept.sum()))
+    codebook = np.linspace(0, 1, 16, dtype=np.float32)
+    layer = make_layer("up", "conv_transpose2d", codebook, weight, None, 4, 2)
+    matrix = layer.matrix_codes()
+    assert matrix.shape == (18, 6)
+    for cols in (slice(0, 3), slice(3, 6), slice(2, 2)):
+        block = EngineLayer.from_compressed(layer, pes, cols=cols)
+        np.testing.assert_array_equal(decode(block)[0], matrix[:, cols])
+    block = EngineLayer.from_compressed(layer, pes, rows=slice(5, 17), cols=slice(1, 4))
+    np.testing.assert_array_equal(decode(block)[0], matrix[5:17, 1:4])
+    with pytest.raises(ValueError, match="step 1"):
+        EngineLayer.from_compressed(layer, pes, cols=slice(0, 6, 2))
+
+
+class _SparseOnly:
+    """A compressed layer reduced to the interface the engine may use: no dense codes or mask."""
+
+    def __init__(self, layer):
+        self.name, self.codebook, self.bias = layer.name, layer.codebook, layer.bias
+        self.weight_bits, self.index_bits = layer.weight_bits, layer.index_bits
+        self.matrix_shape = layer.matrix_shape
+        self._csc = layer.csc()
+
+    def csc(self):
+        return self._csc
+
+
+def test_layout_is_built_from_the_kept_weights_only():
+    rng = np.random.default_rng(9)
+    layer = random_layer(rng, 23, 31, 0.2, 4, 3, empty_columns=4)
+    want = EngineLayer.from_compressed(layer, 3)
+    got = EngineLayer.from_compressed(_SparseOnly(layer), 3)
+    for name in ("entries", "col_ptr", "bias", "codebook"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    np.testing.assert_array_equal(decode(got)[0], layer.matrix_codes())
 
 
 def test_memory_bound_for_4_bit_layers():

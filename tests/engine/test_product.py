@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from engine_helpers import random_layer, sparse_input
+from engine_helpers import dense_matrix, random_layer, sparse_input
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepzip.engine import (
     EngineLayer,
+    decode_columns,
+    decode_columns_reference,
     sparse_matmul,
     sparse_matmul_fixed16,
     sparse_matvec,
@@ -22,7 +24,7 @@ RTOL = 1e-5  # relative to the largest output magnitude
 
 def torch_dense(compressed, x: np.ndarray, relu: bool) -> np.ndarray:
     """The dense, dequantized layer in torch: float64 ``act(W x + b)`` for ``x`` (cols[, batch])."""
-    weight = torch.from_numpy(compressed.dense_weight().reshape(compressed.codes.shape[0], -1))
+    weight = torch.from_numpy(dense_matrix(compressed))
     bias = None if compressed.bias is None else torch.from_numpy(compressed.bias).double()
     inputs = torch.from_numpy(np.atleast_2d(x.T)).double()  # (batch, cols)
     y = torch.nn.functional.linear(inputs, weight.double(), bias)
@@ -184,3 +186,24 @@ def test_input_validation():
         sparse_matmul_fixed16(
             layer, np.zeros(layer.codebook.shape, np.int16), np.zeros((6, 3), np.int16), np.ones(2)
         )
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "bits", "pes", "columns"),
+    [
+        (1, 1, (4, 4), 2, [0]),
+        (5, 9, (4, 2), 8, [8, 0, 8]),  # more PEs than rows, a column asked twice
+        (37, 20, (10, 3), 3, [19, 2, 5]),  # split layout, uint16 codes
+        (37, 20, (5, 5), 2, []),  # nothing asked
+    ],
+)
+def test_decode_columns(rows, cols, bits, pes, columns):
+    rng = np.random.default_rng(rows + cols)
+    compressed = random_layer(rng, rows, cols, 0.3, *bits, empty_columns=3)
+    layer = EngineLayer.from_compressed(compressed, pes)
+    got = decode_columns(layer, np.array(columns, dtype=np.int64))
+    assert got.dtype == np.float32 and got.shape == (rows, len(columns))
+    np.testing.assert_array_equal(got, decode_columns_reference(layer, columns))
+    np.testing.assert_array_equal(got, dense_matrix(compressed)[:, columns])
+    with pytest.raises(ValueError, match="outside"):
+        decode_columns(layer, np.array([cols]))

@@ -6,11 +6,15 @@ Inference Engine on Compressed Deep Neural Network").
 - ``sparse_matvec`` / ``sparse_matmul``: numba kernels that visit only non-zero activations and
   stored entries, decode weights through the codebook and fuse bias and ReLU; ``_fixed16``
   variants in EIE's 16-bit fixed point.
-- ``Engine``: runs a whole stored network (``Engine.load(path)`` for a .dzip file).
+- ``decode_columns``: the stored weights of chosen columns only (an embedding lookup).
+- ``Engine``: runs a whole stored network graph (``Engine.load(path)`` for a .dzip file): weight
+  ops through the compressed layers (``weights``, ``lstm``), every other op in numpy (``ops``).
 """
 
 from deepzip.engine.layout import EngineLayer, default_pes
 from deepzip.engine.product import (
+    decode_columns,
+    decode_columns_reference,
     sparse_matmul,
     sparse_matmul_fixed16,
     sparse_matvec,
@@ -18,13 +22,16 @@ from deepzip.engine.product import (
     sparse_product_fixed16_reference,
     sparse_product_reference,
 )
-from deepzip.engine.runner import ARITHMETICS, Engine, LayerMemory
+from deepzip.engine.runner import ARITHMETICS, FIXED16_OPS, Engine, LayerMemory
 
 __all__ = [
     "ARITHMETICS",
+    "FIXED16_OPS",
     "Engine",
     "EngineLayer",
     "LayerMemory",
+    "decode_columns",
+    "decode_columns_reference",
     "default_pes",
     "sparse_matmul",
     "sparse_matmul_fixed16",

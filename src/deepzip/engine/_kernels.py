@@ -43,12 +43,18 @@ batch is processed in tiles of ``BATCH_TILE`` columns, each PE's accumulator bei
 ``(local_rows * BATCH_TILE,)`` buffer (flat, because numba builds a reference-counted view for every
 ``acc[row]``).
 
+``gather_columns`` decodes chosen columns only (an embedding lookup reads the tokens it needs);
+``erf`` serves GELU (numpy has none). The layout's own build and check kernels are in
+``_layout_kernels``.
+
 Fixed-point kernels (EIE's 16-bit arithmetic) take int16 codebooks and activations and accumulate
 exact int64 sums; the bias is rounded into the accumulator's format, ``bias * bias_scale[b]``, in
 the epilogue (``bias_scale`` is ``2**fractional_bits`` of the accumulator, per batch column).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from llvmlite import ir
@@ -119,30 +125,32 @@ def _padded(n, itemsize):
     return (n + 2 * per_line - 1) // per_line * per_line
 
 
-@njit(cache=True)
-def check_layout(codes, gaps, code_mask, gap_shift, col_ptr, pe_rows, n_codes):
-    """-1 if the layout is safe to run, else ``p * (cols + 1) + j`` for the first bad column
-    ``j`` of PE ``p``: pointers falling or past the entries, rows past ``pe_rows[p]``, codes past
-    the codebook."""
-    pes, width = col_ptr.shape
-    n = codes.shape[0]
+@njit(cache=True, parallel=True)
+def gather_columns(codes, gaps, code_mask, gap_shift, col_ptr, codebook, columns, y):
+    """``y[:, t] = W[:, columns[t]]``: decode only the requested columns (an embedding lookup);
+    ``y`` float32 ``(rows, len(columns))``, zeroed by the caller. Each output column is one
+    thread's."""
+    pes = col_ptr.shape[0]
     shift = np.uint64(gap_shift)
     cmask = np.uint64(code_mask)
-    for p in range(pes):
-        if col_ptr[p, 0] < 0:
-            return p * width
-        for j in range(width - 1):
-            start, end = col_ptr[p, j], col_ptr[p, j + 1]
-            if end < start or end > n:
-                return p * width + j
-            row = -1
-            for k in range(start, end):
-                row += np.int64(np.uint64(gaps[k]) >> shift) + 1
-                if (np.uint64(codes[k]) & cmask) >= n_codes:
-                    return p * width + j
-            if row >= pe_rows[p]:
-                return p * width + j
-    return -1
+    upes = np.uint64(pes)
+    for t in prange(columns.shape[0]):
+        j = columns[t]
+        for p in range(pes):
+            row = _ZERO
+            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+                row += np.uint64(gaps[k]) >> shift
+                code = np.uint64(codes[k]) & cmask
+                if code != 0:
+                    y[row * upes + np.uint64(p), t] = codebook[code]
+                row += _ONE
+
+
+@njit(cache=True)
+def erf(x, out):
+    """``out[i] = erf(x[i])`` (float64, 1-D): numpy has no erf; GELU needs it."""
+    for i in range(x.shape[0]):
+        out[i] = math.erf(x[i])
 
 
 @njit(cache=True)

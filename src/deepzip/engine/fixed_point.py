@@ -18,7 +18,8 @@ engine's formats:
   most ``ACCUMULATOR_FRACTIONAL_BITS`` (40): the rounded bias, ``bias * 2**f``, then fits int64
   for any bias below ``2**22`` (the products themselves are below ``2**30`` in any format).
 
-The arrays carry the batch as their last axis (``(..., batch)``), as everywhere in the engine.
+The functions take arrays with the batch as their last axis (``(..., batch)``); ``Fixed`` holds
+the graph runner's batch-first values.
 """
 
 from __future__ import annotations
@@ -104,3 +105,26 @@ def dequantize(q: np.ndarray, f: np.ndarray) -> np.ndarray:
 def bias_scales(weight_f: int, activation_f: np.ndarray) -> np.ndarray:
     """``2**(weight_f + activation_f)``: the accumulator's scale per sample (float64)."""
     return np.exp2((weight_f + np.asarray(activation_f, dtype=np.int64)).astype(np.float64))
+
+
+class Fixed:
+    """A fixed-point activation, batch first: integers ``q`` ``(N, ...)`` (int16, or the int64
+    sums of a layer) and their fractional bits ``f`` int64 ``(N,)``, one format per sample."""
+
+    def __init__(self, q: np.ndarray, f: np.ndarray) -> None:
+        self.q, self.f = q, f
+
+    @classmethod
+    def from_float(cls, x: np.ndarray) -> Fixed:
+        q, f = quantize_activations(np.moveaxis(x, 0, -1))
+        return cls(np.moveaxis(q, -1, 0), f)
+
+    def int16(self, max_frac: int) -> tuple[np.ndarray, np.ndarray]:
+        """int16 values with at most ``max_frac`` fractional bits (a layer's input)."""
+        if self.q.dtype != np.int16 or np.any(self.f > max_frac):
+            q, self.f = requantize(np.moveaxis(self.q, 0, -1), self.f, max_frac)
+            self.q = np.moveaxis(q, -1, 0)
+        return self.q, self.f
+
+    def to_float(self) -> np.ndarray:
+        return np.moveaxis(dequantize(np.moveaxis(self.q, 0, -1), self.f), -1, 0)

@@ -20,7 +20,8 @@ Entry formats, chosen from the layer's bit widths:
 Column pointers are int32 when the entry count fits, else int64. The codebook stays float32 with
 ``codebook[0] == 0.0``: filler zeros and pruned weights both have code 0.
 
-The per-PE encoding is ``deepzip.core.encode_column_major`` applied to each PE's rows.
+The per-PE encoding is ``deepzip.core.encode_column_major`` applied to each PE's rows; it is built
+straight from the layer's kept weights (``CompressedLayer.csc()``), never from dense codes.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ import numba
 import numpy as np
 
 from deepzip.compressed import CompressedLayer
-from deepzip.core.relative_index import encode_column_major
-from deepzip.engine import _kernels
+from deepzip.engine import _layout_kernels as _kernels
 
 POINTER_BYTES = 4
 """Bytes per column pointer in the memory bound (int32, as stored below 2**31 entries)."""
@@ -52,8 +52,8 @@ class EngineLayer:
 
     Attributes:
         name: the compressed layer's name.
-        shape: ``(rows, cols)`` = (outputs, inputs); a conv weight ``(out, in, kh, kw)`` is
-            ``(out, in * kh * kw)``.
+        shape: ``(rows, cols)`` = (outputs, inputs): the layer's matrix view (``deepzip.kinds``),
+            or a block of it.
         pes: processing elements; row ``r`` belongs to PE ``r % pes``.
         codebook: float32 ``(K,)``, ``codebook[0] == 0.0``.
         entries: packed uint8 entries, or the codes (uint8 / uint16) of a split layout, all PEs.
@@ -120,55 +120,69 @@ class EngineLayer:
 
     @classmethod
     def from_compressed(
-        cls, layer: CompressedLayer, pes: int | None = None, rows: slice | None = None
+        cls,
+        layer: CompressedLayer,
+        pes: int | None = None,
+        rows: slice | None = None,
+        cols: slice | None = None,
     ) -> EngineLayer:
-        """Build the layout of ``layer`` (optionally only its output rows ``rows``).
+        """Build the layout of ``layer``'s matrix view (``deepzip.kinds``), optionally of a block.
+
+        Built from ``layer.csc()``, the kept weights only: the dense codes are never formed.
 
         Args:
-            layer: a linear or conv2d compressed layer; a conv weight is flattened to
-                ``(out, in * kh * kw)``.
+            layer: a compressed layer of any kind; its ``(rows, cols)`` matrix view is laid out.
             pes: processing elements (default: numba's thread count); may exceed the rows.
-            rows: a slice of output rows to keep (a convolution group), default all.
+            rows: a slice (step 1) of output rows to keep (a convolution group), default all.
+            cols: a slice (step 1) of columns to keep (a transposed convolution's group).
         """
         pes = default_pes() if pes is None else int(pes)
         if pes < 1:
             raise ValueError(f"pes must be at least 1, got {pes}")
-        n_rows = layer.codes.shape[0]
-        codes = layer.codes.reshape(n_rows, -1)
-        mask = layer.mask.reshape(n_rows, -1)
-        bias = layer.bias
-        if rows is not None:
-            codes, mask = codes[rows], mask[rows]
-            bias = None if bias is None else bias[rows]
+        n_rows, n_cols = layer.matrix_shape
+        r0, r1 = _bounds(rows, n_rows, layer.name, "rows")
+        c0, c1 = _bounds(cols, n_cols, layer.name, "cols")
+        col_ptr, row_index, codes = layer.csc()
+        col_ptr = np.asarray(col_ptr, dtype=np.int64)[c0 : c1 + 1]
+        row_index = np.asarray(row_index, dtype=np.int64)[col_ptr[0] : col_ptr[-1]]
         code_dtype = np.uint8 if layer.weight_bits <= 8 else np.uint16
-        parts = [
-            encode_column_major(
-                codes[p::pes].astype(code_dtype, copy=False), mask[p::pes], layer.index_bits, 0
-            )
-            for p in range(pes)
-        ]
-        counts = np.array([part.n_entries for part in parts], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        ptr_dtype = np.int32 if offsets[-1] <= np.iinfo(np.int32).max else np.int64
-        col_ptr = np.empty((pes, codes.shape[1] + 1), dtype=ptr_dtype)
-        for p, part in enumerate(parts):
-            col_ptr[p] = part.col_ptr + offsets[p]
-        all_codes = np.concatenate([part.entries for part in parts]).astype(code_dtype)
-        all_gaps = np.concatenate([part.gaps for part in parts])
+        codes = np.asarray(codes)[col_ptr[0] : col_ptr[-1]].astype(code_dtype)
+        col_ptr = col_ptr - col_ptr[0]
+        if (r0, r1) != (0, n_rows):
+            keep = (row_index >= r0) & (row_index < r1)
+            kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+            col_ptr = kept_before[col_ptr]
+            row_index, codes = row_index[keep] - r0, codes[keep]
+        _check_csc(layer.name, col_ptr, row_index, codes, r1 - r0)
+        max_gap = (1 << layer.index_bits) - 1
+        counts = np.zeros((pes, c1 - c0), dtype=np.int64)
+        _kernels.pe_layout_counts(col_ptr, row_index, pes, max_gap, counts)
+        # PE 0's columns first, then PE 1's, ...: absolute offsets into one flat array.
+        flat = np.concatenate([[0], np.cumsum(counts.ravel())])
+        ptr_dtype = np.int32 if flat[-1] <= np.iinfo(np.int32).max else np.int64
+        pe_ptr = np.empty((pes, c1 - c0 + 1), dtype=np.int64)
+        pe_ptr[:, :-1] = flat[:-1].reshape(pes, c1 - c0) if c1 > c0 else 0
+        pe_ptr[:, -1] = flat[(np.arange(pes) + 1) * (c1 - c0)]
+        all_codes = np.empty(int(flat[-1]), dtype=code_dtype)
+        all_gaps = np.empty(int(flat[-1]), dtype=np.uint8)
+        _kernels.pe_layout_encode(
+            col_ptr, row_index, codes, pes, max_gap, pe_ptr, all_codes, all_gaps
+        )
         if layer.weight_bits + layer.index_bits <= 8:
             entries = all_codes | (all_gaps << np.uint8(layer.weight_bits))
             gaps = None
         else:
             entries, gaps = all_codes, all_gaps
+        bias = layer.bias
         return cls(
             name=layer.name,
-            shape=(int(codes.shape[0]), int(codes.shape[1])),
+            shape=(r1 - r0, c1 - c0),
             pes=pes,
             codebook=np.ascontiguousarray(layer.codebook, dtype=np.float32),
             entries=np.ascontiguousarray(entries),
             gaps=None if gaps is None else np.ascontiguousarray(gaps),
-            col_ptr=col_ptr,
-            bias=None if bias is None else np.ascontiguousarray(bias, dtype=np.float32),
+            col_ptr=pe_ptr.astype(ptr_dtype),
+            bias=None if bias is None else np.ascontiguousarray(bias[r0:r1], dtype=np.float32),
             weight_bits=layer.weight_bits,
             index_bits=layer.index_bits,
         )
@@ -231,3 +245,28 @@ class EngineLayer:
         """The issue's bound: 1.25 x (entries x one byte + pointers + codebook)."""
         pointers = self.pes * (self.shape[1] + 1) * POINTER_BYTES
         return MEMORY_BOUND_FACTOR * (self.n_entries + pointers + self.codebook.nbytes)
+
+
+def _bounds(part: slice | None, size: int, name: str, what: str) -> tuple[int, int]:
+    """``(start, stop)`` of a step-1 slice of ``range(size)``."""
+    if part is None:
+        return 0, size
+    start, stop, step = part.indices(size)
+    if step != 1 or stop < start:
+        raise ValueError(f"layer {name!r}: {what} must be a slice with step 1, got {part}")
+    return start, stop
+
+
+def _check_csc(name: str, col_ptr, rows, codes, n_rows: int) -> None:
+    """The kernels trust the CSC arrays: rows inside the matrix and rising within each column,
+    no kept weight with code 0 (the filler's)."""
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError(f"layer {name!r}: a kept weight's row is outside 0..{n_rows - 1}")
+    if np.any(codes == 0):
+        raise ValueError(f"layer {name!r}: a kept weight has code 0 (reserved for zero)")
+    if np.any(np.diff(col_ptr) < 0) or col_ptr[-1] != rows.size:
+        raise ValueError(f"layer {name!r}: column pointers out of order")
+    starts = np.zeros(rows.size, dtype=bool)
+    starts[col_ptr[:-1][col_ptr[:-1] < rows.size]] = True
+    if np.any((np.diff(rows) <= 0) & ~starts[1:]):
+        raise ValueError(f"layer {name!r}: rows must rise within each column")

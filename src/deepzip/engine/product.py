@@ -1,5 +1,7 @@
 """Sparse matrix products over the engine layout (EIE §III-A), and their slow references.
 
+``decode_columns`` decodes the stored entries of chosen columns only (an embedding lookup).
+
 ``sparse_matvec`` / ``sparse_matmul`` compute ``act(W x + bias)`` for one input vector or a batch
 straight from an ``EngineLayer``: only non-zero activations are visited, only stored entries are
 touched, weights are decoded through the codebook, and the dense ``W`` is never built. The
@@ -19,6 +21,7 @@ each PE's columns in numpy and accumulate in float64 (exact int64 for fixed poin
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 
 import numba
@@ -136,6 +139,23 @@ def sparse_matmul(
     return y
 
 
+def decode_columns(layer: EngineLayer, columns: np.ndarray) -> np.ndarray:
+    """The weights of the columns ``columns`` (int64 ``(n,)``), float32 ``(rows, n)``: only their
+    stored entries are read (an embedding lookup decodes the tokens it needs, nothing else)."""
+    columns = np.ascontiguousarray(columns, dtype=np.int64)
+    if columns.ndim != 1:
+        raise ValueError(f"layer {layer.name!r}: columns must be 1-D, got shape {columns.shape}")
+    if columns.size and (columns.min() < 0 or columns.max() >= layer.shape[1]):
+        bad = int(columns[(columns < 0) | (columns >= layer.shape[1])][0])
+        raise ValueError(f"layer {layer.name!r}: column {bad} is outside 0..{layer.shape[1] - 1}")
+    y = np.zeros((layer.shape[0], columns.size), dtype=np.float32)
+    _kernels.gather_columns(
+        layer.entries, _gaps(layer), layer.code_mask, layer.gap_shift, layer.col_ptr,
+        layer.codebook, columns, y,
+    )  # fmt: skip
+    return y
+
+
 # ---------------------------------------------------------------------------------------------
 # 16-bit fixed point
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +266,13 @@ def sparse_product_reference(layer: EngineLayer, x: np.ndarray, relu: bool = Fal
     if layer.bias is not None:
         y += layer.bias.astype(np.float64).reshape(-1, *([1] * (x.ndim - 1)))
     return np.maximum(y, 0.0) if relu else y
+
+
+def decode_columns_reference(layer: EngineLayer, columns: np.ndarray) -> np.ndarray:
+    """Slow ``decode_columns``: the product with one-hot inputs."""
+    one_hot = np.zeros((layer.shape[1], len(columns)))
+    one_hot[np.asarray(columns, dtype=np.int64), np.arange(len(columns))] = 1.0
+    return sparse_product_reference(dataclasses.replace(layer, bias=None), one_hot)
 
 
 def sparse_product_fixed16_reference(

@@ -1,10 +1,18 @@
-"""Convolution patches (im2col) and pooling in numpy, on the engine's batch-last activations.
+"""Convolution patches (im2col), their scatter back (col2im) and upsampling, in numpy.
 
-The engine keeps a convolution's activations as ``(channels, height, width, batch)``: the batch
-last, so that the im2col matrix ``(channels * kh * kw, out_h * out_w * batch)`` is already the
-``(cols, batch)`` input of the sparse batch product, and its ``(out_channels, out_h * out_w *
-batch)`` result is already the next activation. Patch rows are ordered ``(channel, kh, kw)``, which
-is the column order of a conv weight ``(out, in, kh, kw)`` flattened to ``(out, in * kh * kw)``.
+A convolution runs as a matrix product over the compressed weights (EIE §III runs fully connected
+layers; a convolution becomes one by im2col): the input ``(N, C, H, W)`` is unfolded into the
+patches ``(C * kh * kw, N * OH * OW)``, whose rows are ordered ``(channel, kh, kw)``, the column
+order of the conv weight's matrix view ``(out, in * kh * kw)`` (``deepzip.kinds``), and whose
+columns are ordered ``(sample, oh, ow)``. The product ``(out, N * OH * OW)`` is then the output.
+
+A transposed convolution runs the other way round: its matrix view ``(out * kh * kw, in)`` times
+the input ``(in, N * H * W)`` gives every input position's contribution to a ``kh x kw`` window
+of the output, which ``col2im`` adds up (torch's ``conv_transpose2d``: stride, padding,
+output_padding, dilation).
+
+``upsample`` follows torch's ``interpolate`` index formulas exactly (``nearest``:
+``floor(dst * scale)``; ``bilinear``: the source index with and without ``align_corners``).
 """
 
 from __future__ import annotations
@@ -13,73 +21,129 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+def conv_output_size(size: int, kernel: int, stride: int, pads: int, dilation: int) -> int:
+    """Output length of a convolution over ``size`` with ``pads`` (before + after) padding."""
+    return (size + pads - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def im2col(
     x: np.ndarray,
     kernel: tuple[int, int],
     stride: tuple[int, int],
-    padding: tuple[int, int],
+    pads: tuple[int, int, int, int],
     dilation: tuple[int, int],
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """Patches of ``x`` ``(C, H, W, N)``: ``((C * kh * kw, OH * OW * N), (OH, OW))``."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    channels, height, width, batch = x.shape
-    oh = conv_output_size(height, kh, sh, ph, dh)
-    ow = conv_output_size(width, kw, sw, pw, dw)
+    """Patches of ``x`` ``(N, C, H, W)`` with ``pads`` (top, left, bottom, right):
+    ``((C * kh * kw, N * OH * OW), (OH, OW))``."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, left, bottom, right = pads
+    batch, channels, height, width = x.shape
+    oh = conv_output_size(height, kh, sh, top + bottom, dh)
+    ow = conv_output_size(width, kw, sw, left + right, dw)
     if oh < 1 or ow < 1:
-        raise ValueError(f"a {kh}x{kw} convolution does not fit a {height}x{width} input")
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+        raise ValueError(
+            f"a {kh}x{kw} convolution (dilation {dh}x{dw}) does not fit a {height}x{width} input"
+        )
+    if any(pads):
+        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    windows = sliding_window_view(x, span, axis=(1, 2))  # (C, H', W', N, span_h, span_w)
-    windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, :, ::dh, ::dw]
-    patches = windows.transpose(0, 4, 5, 1, 2, 3)  # (C, kh, kw, OH, OW, N)
-    return np.ascontiguousarray(patches).reshape(channels * kh * kw, oh * ow * batch), (oh, ow)
+    windows = sliding_window_view(x, span, axis=(2, 3))  # (N, C, H', W', span_h, span_w)
+    windows = windows[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]
+    patches = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, kh, kw, N, OH, OW)
+    return np.ascontiguousarray(patches).reshape(channels * kh * kw, batch * oh * ow), (oh, ow)
 
 
-def pool2d(
-    x: np.ndarray,
-    kind: str,
+def transposed_output_size(
+    size: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> int:
+    """torch's ``conv_transpose2d`` output length."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def col2im(
+    columns: np.ndarray,
+    batch: int,
+    size: tuple[int, int],
     kernel: tuple[int, int],
     stride: tuple[int, int],
     padding: tuple[int, int],
+    output_padding: tuple[int, int],
+    dilation: tuple[int, int],
 ) -> np.ndarray:
-    """Max or average pooling (``count_include_pad``) over axes ``(-3, -2)`` of ``(..., H, W, N)``.
-
-    Float input gives float32; integer input (fixed point) gives the same integer dtype, averages
-    rounded half up. The window is walked offset by offset, each offset one strided slice of the
-    whole output (``kh * kw`` whole-array operations rather than one reduction over tiny windows).
-    """
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    integer = np.issubdtype(x.dtype, np.integer)
-    if ph or pw:
-        if kind == "maxpool2d":
-            fill = np.iinfo(x.dtype).min if integer else -np.inf
-        else:
-            fill = 0
-        pad = [(0, 0)] * (x.ndim - 3) + [(ph, ph), (pw, pw), (0, 0)]
-        x = np.pad(x, pad, constant_values=fill)
-    height, width = x.shape[-3], x.shape[-2]
-    oh, ow = (height - kh) // sh + 1, (width - kw) // sw + 1
+    """Add up the windows ``columns`` ``(C * kh * kw, N * H * W)`` (rows ``(channel, kh, kw)``,
+    columns ``(sample, h, w)``) into the transposed convolution's output ``(N, C, OH, OW)``."""
+    (height, width), (kh, kw), (sh, sw) = size, kernel, stride
+    (ph, pw), (oph, opw), (dh, dw) = padding, output_padding, dilation
+    oh = transposed_output_size(height, kh, sh, ph, oph, dh)
+    ow = transposed_output_size(width, kw, sw, pw, opw, dw)
     if oh < 1 or ow < 1:
-        raise ValueError(f"a {kh}x{kw} pooling window does not fit a {height}x{width} input")
+        raise ValueError(f"a transposed convolution of a {height}x{width} input has no output")
+    channels = columns.shape[0] // (kh * kw)
+    windows = columns.reshape(channels, kh, kw, batch, height, width)
+    full_h = (height - 1) * sh + dh * (kh - 1) + 1
+    full_w = (width - 1) * sw + dw * (kw - 1) + 1
+    out = np.zeros(
+        (batch, channels, max(full_h, ph + oh), max(full_w, pw + ow)), dtype=columns.dtype
+    )
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + (height - 1) * sh + 1, sh)
+            cols = slice(j * dw, j * dw + (width - 1) * sw + 1, sw)
+            out[:, :, rows, cols] += windows[:, i, j].transpose(1, 0, 2, 3)
+    return out[:, :, ph : ph + oh, pw : pw + ow]
 
-    def window(i: int, j: int) -> np.ndarray:
-        return x[..., i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
 
-    offsets = [(i, j) for i in range(kh) for j in range(kw)]
-    if kind == "maxpool2d":
-        out = window(*offsets[0]).copy()
-        for i, j in offsets[1:]:
-            np.maximum(out, window(i, j), out=out)
-        return out
-    total = np.zeros(window(0, 0).shape, dtype=np.int64 if integer else np.float64)
-    for i, j in offsets:
-        total += window(i, j)
-    count = kh * kw
-    if integer:
-        return ((2 * total + count) // (2 * count)).astype(x.dtype)
-    return (total / count).astype(np.float32)
+def _source_scale(in_size: int, out_size: int, scale: float, align_corners: bool) -> np.float32:
+    """torch's ``area_pixel_compute_scale`` (and ``compute_scales_value``), in float32."""
+    if align_corners:
+        return np.float32((in_size - 1) / (out_size - 1)) if out_size > 1 else np.float32(0.0)
+    if scale > 0:
+        return np.float32(1.0 / scale)
+    return np.float32(in_size) / np.float32(out_size)
+
+
+def _nearest_index(in_size: int, out_size: int, scale: float) -> np.ndarray:
+    ratio = _source_scale(in_size, out_size, scale, False)
+    source = np.floor(np.arange(out_size, dtype=np.float32) * ratio).astype(np.int64)
+    return np.minimum(source, in_size - 1)
+
+
+def _linear_weights(
+    in_size: int, out_size: int, scale: float, align_corners: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(i0, i1, lambda0, lambda1)`` for each output index (torch's bilinear source index)."""
+    ratio = _source_scale(in_size, out_size, scale, align_corners)
+    dst = np.arange(out_size, dtype=np.float32)
+    if align_corners:
+        source = ratio * dst
+    else:
+        source = np.maximum(ratio * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0.0))
+    i0 = source.astype(np.int64)  # truncation, as torch's (int64_t) cast of a value >= 0
+    i1 = i0 + (i0 < in_size - 1)
+    lambda1 = (source - i0).astype(np.float32)
+    return i0, i1, np.float32(1.0) - lambda1, lambda1
+
+
+def upsample(
+    x: np.ndarray,
+    mode: str,
+    size: tuple[int, int],
+    scales: tuple[float, float],
+    align_corners: bool,
+) -> np.ndarray:
+    """torch's ``interpolate`` of ``x`` ``(N, C, H, W)`` to ``size`` (``nearest`` or
+    ``bilinear``); ``scales`` are the scale factors, 0.0 where taken from the sizes."""
+    height, width = x.shape[-2:]
+    out_h, out_w = size
+    if mode == "nearest":
+        if align_corners:
+            raise ValueError("upsample: align_corners is only for bilinear")
+        rows = _nearest_index(height, out_h, scales[0])
+        cols = _nearest_index(width, out_w, scales[1])
+        return x[..., rows[:, None], cols[None, :]]
+    if mode != "bilinear":
+        raise ValueError(f"upsample mode {mode!r} is not one of ('nearest', 'bilinear')")
+    h0, h1, a0, a1 = _linear_weights(height, out_h, scales[0], align_corners)
+    w0, w1, b0, b1 = _linear_weights(width, out_w, scales[1], align_corners)
+    top = x[..., h0, :] * a0[:, None] + x[..., h1, :] * a1[:, None]  # (..., out_h, W)
+    return (top[..., w0] * b0 + top[..., w1] * b1).astype(x.dtype)

@@ -1,0 +1,323 @@
+"""The walk over an exported program that builds the Graph (see ``deepzip.capture``)."""
+
+from __future__ import annotations
+
+import copy
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.export import Dim
+from torch.export.graph_signature import InputKind, OutputKind
+from torch.nn.utils import parametrize
+
+from deepzip.capture._aten import HANDLERS, Call, Mapped, Unsupported
+from deepzip.graph import Graph, GraphInput, Node
+
+#: Prefix of the names under which values computed from the model's tensors alone are stored.
+CONSTANT_PREFIX = "constants."
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """A captured network.
+
+    Attributes:
+        graph: the network (values named ``v0, v1, ...`` in definition order).
+        problems: one line per ``unsupported`` node: the ATen op, why, and the module it came
+            from. Empty when the engine can run the whole graph.
+        constants: tensors the graph's ``constant`` nodes name that are not in the model's
+            state_dict (tensor literals and values computed from the model's tensors alone), by
+            name.
+    """
+
+    graph: Graph
+    problems: list[str] = field(default_factory=list)
+    constants: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def without_parametrizations(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parametrized tensors (pruning masks, shared weights) are plain
+    tensors holding their current values, named as in the unparametrized model."""
+    plain = copy.deepcopy(model)
+    for module in [m for m in plain.modules() if parametrize.is_parametrized(m)]:
+        # Not parametrize.remove_parametrizations: it deletes the tensor's property from the
+        # parametrized class, which the copy shares with the user's model.
+        with torch.no_grad():
+            values = {name: getattr(module, name).detach().clone()
+                      for name in module.parametrizations}  # type: ignore[union-attr]  # fmt: skip
+        del module._modules["parametrizations"]
+        module.__class__ = type(module).__bases__[0]
+        for name, value in values.items():
+            module.register_parameter(name, nn.Parameter(value, requires_grad=False))
+    return plain
+
+
+def _example_tuple(example_inputs: Any) -> tuple[Any, ...]:
+    # A batch of one is specialised by torch.export (the graph then holds batch-1 shapes where
+    # the model computes shapes): examples with two rows or more keep the batch symbolic.
+    return example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+
+
+def export(plain: nn.Module, example_inputs: Any) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``plain`` (a model without parametrizations) in eval mode, non-strict,
+    dimension 0 of every tensor input dynamic, no decompositions."""
+    plain.eval()
+    inputs = _example_tuple(example_inputs)
+    dynamic = tuple({0: Dim.AUTO} if isinstance(x, torch.Tensor) and x.ndim else None
+                    for x in inputs)  # fmt: skip
+    with torch.no_grad():
+        return torch.export.export(plain, inputs, strict=False, dynamic_shapes=dynamic)
+
+
+def _module_path(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    for path, _ in reversed(list(stack.values())):
+        if not path.startswith("_empty"):
+            return path
+    return ""
+
+
+def _is_view(node: fx.Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return bool(schema and schema.returns and schema.returns[0].alias_info is not None
+                and not schema.returns[0].alias_info.is_write)  # fmt: skip
+
+
+def _is_inplace(node: fx.Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return bool(schema and schema.arguments and schema.arguments[0].alias_info is not None
+                and schema.arguments[0].alias_info.is_write)  # fmt: skip
+
+
+def _functional(target: Any) -> str:
+    """``"relu.default"`` for ``aten.relu_.default``; the overload name of any ATen op."""
+    name = str(target).removeprefix("aten.")
+    op, _, overload = name.partition(".")
+    return f"{op.removesuffix('_')}.{overload}" if op.endswith("_") else name
+
+
+class _Walk:
+    def __init__(self, program: torch.export.ExportedProgram, model: nn.Module) -> None:
+        self.program = program
+        self.model = model
+        self.signature = program.graph_signature
+        self.nodes: list[Node] = []
+        self.constants: dict[str, torch.Tensor] = {}
+        self.values: dict[fx.Node, Any] = {}  # fx node → value name, or tuple for multi-output
+        self.tensor_of: dict[str, str] = {}  # placeholder name → state_dict / constant name
+        self.depends: set[fx.Node] = set()  # nodes that depend on a user input
+        self.real: dict[fx.Node, Any] = {}  # real values of input-independent nodes
+        self.const_nodes: dict[fx.Node, str] = {}
+        for spec in self.signature.input_specs:
+            if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+                self.tensor_of[spec.arg.name] = spec.target
+
+    # -- services for the handlers -------------------------------------------------------------
+    def module(self, path: str) -> nn.Module | None:
+        try:
+            return self.model.get_submodule(path)
+        except AttributeError:
+            return None
+
+    def parameter_name(self, arg: Any) -> str | None:
+        """The state_dict name of a parameter/buffer placeholder, else None."""
+        if isinstance(arg, fx.Node) and arg.op == "placeholder" and arg.name in self.tensor_of:
+            kind = {s.arg.name: s.kind for s in self.signature.input_specs}[arg.name]
+            return self.tensor_of[arg.name] if kind != InputKind.CONSTANT_TENSOR else None
+        return None
+
+    def value_of(self, arg: Any) -> str:
+        if not isinstance(arg, fx.Node):
+            raise Unsupported(f"an operand is the Python value {arg!r}, not a tensor")
+        if arg not in self.depends:
+            return self._constant(arg)
+        value = self.values.get(arg)
+        if not isinstance(value, str):
+            raise Unsupported(f"operand {arg.name!r} has no tensor value in the graph")
+        return value
+
+    def _constant(self, arg: fx.Node) -> str:
+        """A ``constant`` node for a tensor that does not depend on the inputs."""
+        if arg in self.const_nodes:
+            return self.const_nodes[arg]
+        name = self.parameter_name(arg)
+        if name is None:
+            tensor = self.real_value(arg)
+            if not isinstance(tensor, torch.Tensor):
+                raise Unsupported(f"operand {arg.name!r} is not a tensor")
+            name = CONSTANT_PREFIX + arg.name
+            self.constants[name] = tensor.detach().clone()
+        value = f"const.{arg.name}"
+        self.nodes.append(Node("constant", (), (value,), name, {}, _module_path(arg)))
+        self.const_nodes[arg] = value
+        return value
+
+    def real_value(self, node: Any) -> Any:
+        """The actual value of an input-independent fx node (computed with the real tensors)."""
+        if isinstance(node, (list, tuple)):
+            return type(node)(self.real_value(n) for n in node)
+        if not isinstance(node, fx.Node):
+            return node
+        if node not in self.real:
+            if node.op == "placeholder":
+                target = self.tensor_of[node.name]
+                tensors = {**self.program.state_dict, **self.program.constants}
+                self.real[node] = tensors[target].detach().clone()
+            else:
+                args = self.real_value(tuple(node.args))
+                kwargs = {k: self.real_value(v) for k, v in node.kwargs.items()}
+                with torch.no_grad():
+                    self.real[node] = node.target(*args, **kwargs)  # type: ignore[operator]
+        return self.real[node]
+
+    # -- the walk ------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        graph = self.program.graph
+        inputs = []
+        user_inputs = {s.arg.name for s in self.signature.input_specs
+                       if s.kind == InputKind.USER_INPUT}  # fmt: skip
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                if node.name in user_inputs:
+                    inputs.append(self._input(node))
+            elif node.op == "call_function":
+                if any(a in self.depends for a in node.all_input_nodes):
+                    self.depends.add(node)
+                    self._call(node)
+        outputs = self._outputs(graph)
+        self._mutations()
+        return _prune(Graph(tuple(inputs), tuple(self.nodes), outputs))
+
+    def _input(self, node: fx.Node) -> GraphInput:
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise ValueError(f"input {node.name!r}: deepzip captures tensor inputs only")
+        dtype = {torch.float32: "float32", torch.int64: "int64"}.get(val.dtype)
+        if dtype is None:
+            raise ValueError(f"input {node.name!r} is {val.dtype}; deepzip runs float32 and int64")
+        shape = tuple(val.shape[1:])
+        if not all(isinstance(s, int) for s in shape):
+            raise ValueError(f"input {node.name!r}: only dimension 0 may vary, got {val.shape}")
+        self.depends.add(node)
+        self.values[node] = node.name
+        return GraphInput(node.name, dtype, shape)
+
+    def _call(self, node: fx.Node) -> None:
+        if node.target is operator.getitem:
+            source = self.values.get(node.args[0])
+            if isinstance(source, tuple) and node.args[1] < len(source):
+                self.values[node] = source[node.args[1]]
+            return
+        val = node.meta.get("val")
+        if not isinstance(val, (torch.Tensor, tuple, list)):
+            return  # shape arithmetic (sym_size, ...): read by handlers from the meta shapes
+        name = _functional(node.target)
+        try:
+            if _is_inplace(node):
+                self._check_inplace(node)
+            handler = HANDLERS.get(name)
+            if handler is None:
+                raise Unsupported("not in deepzip's op table")
+            mapped = handler(Call(node, self))
+        except Unsupported as reason:
+            mapped = self._unsupported(node, f"{node.target} ({reason})")
+        if isinstance(mapped, list):  # one node per output (split, chunk, unbind)
+            names = []
+            for i, part in enumerate(mapped):
+                names.append(f"{node.name}.{i}")
+                self.nodes.append(Node(part.op, part.inputs, (names[-1],), part.layer,
+                                       part.attrs, _module_path(node)))  # fmt: skip
+            self.values[node] = tuple(names)
+        else:
+            self._emit(node, mapped)
+        if _is_inplace(node):  # later readers of the mutated tensor see the result
+            self.values[node.args[0]] = self.values[node]
+
+    def _check_inplace(self, node: fx.Node) -> None:
+        target = node.args[0]
+        if not isinstance(target, fx.Node) or target.op == "placeholder" or _is_view(target):
+            raise Unsupported("it writes in place into an input, a parameter or a view")
+        later = False
+        for user in target.users:
+            if user is node:
+                later = True
+            elif not later and _is_view(user):
+                raise Unsupported("it writes in place into a tensor that has views")
+
+    def _unsupported(self, node: fx.Node, target: str) -> Mapped:
+        inputs = []
+        for arg in node.all_input_nodes:
+            if arg in self.depends and isinstance(self.values.get(arg), str):
+                inputs.append(self.values[arg])
+        val = node.meta.get("val")
+        outputs = len(val) if isinstance(val, (tuple, list)) else 1
+        return Mapped("unsupported", tuple(inputs), {"target": target}, None, outputs)
+
+    def _emit(self, node: fx.Node, mapped: Mapped) -> None:
+        module = _module_path(node)
+        if mapped.op == "identity":
+            self.values[node] = mapped.inputs[0]
+            return
+        names = tuple(node.name if mapped.outputs == 1 else f"{node.name}.{i}"
+                      for i in range(mapped.outputs))  # fmt: skip
+        attrs = dict(mapped.attrs)
+        if mapped.op == "unsupported":
+            attrs["module"] = module
+        self.nodes.append(Node(mapped.op, mapped.inputs, names, mapped.layer, attrs, module))
+        several = isinstance(node.meta.get("val"), (tuple, list))
+        self.values[node] = names if several else names[0]
+
+    def _outputs(self, graph: fx.Graph) -> tuple[str, ...]:
+        (returned,) = [n for n in graph.nodes if n.op == "output"]
+        kinds = [s.kind for s in self.signature.output_specs]
+        out = []
+        for arg, kind in zip(returned.args[0], kinds):
+            if kind != OutputKind.USER_OUTPUT:
+                continue
+            try:
+                out.append(self.value_of(arg))
+            except Unsupported as reason:
+                target = f"output ({reason})"
+                name = f"output.{len(out)}"
+                attrs = {"target": target, "module": ""}
+                self.nodes.append(Node("unsupported", (), (name,), None, attrs))
+                out.append(name)
+        return tuple(out)
+
+    def _mutations(self) -> None:
+        for spec in self.signature.output_specs:
+            if spec.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION):
+                target = f"the forward writes into {spec.target!r} in place"
+                attrs = {"target": target, "module": ""}
+                self.nodes.append(Node("unsupported", (), (), None, attrs))
+
+
+def _prune(graph: Graph) -> Graph:
+    """The graph without the nodes no output needs (nodes without outputs stay: they report
+    a side effect), values renamed canonically."""
+    needed = set(graph.outputs)
+    kept = []
+    for node in reversed(graph.nodes):
+        if not node.outputs or any(v in needed for v in node.outputs):
+            kept.append(node)
+            needed.update(node.inputs)
+    return Graph(graph.inputs, tuple(reversed(kept)), graph.outputs).canonical()
+
+
+def capture(model: nn.Module, example_inputs: Any) -> CaptureResult:
+    """The network of ``model`` as a Graph (see the package docstring)."""
+    return capture_plain(without_parametrizations(model), example_inputs)
+
+
+def capture_plain(plain: nn.Module, example_inputs: Any) -> CaptureResult:
+    """``capture`` of a model without parametrizations (put in eval mode)."""
+    program = export(plain, example_inputs)
+    walk = _Walk(program, plain)
+    graph = walk.run()
+    used = {n.layer for n in graph.nodes if n.op == "constant"}
+    constants = {k: v for k, v in walk.constants.items() if k in used}
+    problems = [n.describe() for n in graph.unsupported()]
+    return CaptureResult(graph, problems, constants)

@@ -176,9 +176,9 @@ def _lstm(call: Call) -> Mapped:
 
 
 def _batch_norm(call: Call) -> Mapped:
-    _require(call, training=False)
     if call["running_mean"] is None or call["running_var"] is None:
         raise Unsupported("no running statistics (track_running_stats=False normalises by batch)")
+    _require(call, training=False)
     layer = call.params(
         nn.modules.batchnorm._BatchNorm, weight=call["weight"], bias=call["bias"],
         running_mean=call["running_mean"], running_var=call["running_var"],

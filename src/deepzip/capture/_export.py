@@ -92,6 +92,16 @@ def _is_inplace(node: fx.Node) -> bool:
                 and schema.arguments[0].alias_info.is_write)  # fmt: skip
 
 
+def _written(node: fx.Node) -> str | None:
+    """The placeholder an in-place op writes into (directly or through views), if any."""
+    if "detach_" in str(node.target):
+        return None
+    root = node.args[0]
+    while isinstance(root, fx.Node) and _is_view(root):
+        root = root.args[0]
+    return root.name if isinstance(root, fx.Node) and root.op == "placeholder" else None
+
+
 def _functional(target: Any) -> str:
     """``"relu.default"`` for ``aten.relu_.default``; the overload name of any ATen op."""
     name = str(target).removeprefix("aten.")
@@ -187,6 +197,11 @@ class _Walk:
                 if any(a in self.depends for a in node.all_input_nodes):
                     self.depends.add(node)
                     self._call(node)
+                elif _is_inplace(node) and _written(node) is not None:
+                    written = self.tensor_of.get(_written(node), _written(node))
+                    target = f"{node.target} (the forward writes into {written!r} in place)"
+                    attrs = {"target": target, "module": _module_path(node)}
+                    self.nodes.append(Node("unsupported", (), (), None, attrs))
         outputs = self._outputs(graph)
         self._mutations()
         return _prune(Graph(tuple(inputs), tuple(self.nodes), outputs))
@@ -314,10 +329,30 @@ def capture(model: nn.Module, example_inputs: Any) -> CaptureResult:
 
 def capture_plain(plain: nn.Module, example_inputs: Any) -> CaptureResult:
     """``capture`` of a model without parametrizations (put in eval mode)."""
-    program = export(plain, example_inputs)
+    try:
+        program = export(plain, example_inputs)
+    except Exception as error:  # torch.export's failures have many types; report, don't crash
+        return _not_exported(example_inputs, error)
     walk = _Walk(program, plain)
     graph = walk.run()
     used = {n.layer for n in graph.nodes if n.op == "constant"}
     constants = {k: v for k, v in walk.constants.items() if k in used}
     problems = [n.describe() for n in graph.unsupported()]
     return CaptureResult(graph, problems, constants)
+
+
+def _not_exported(example_inputs: Any, error: Exception) -> CaptureResult:
+    """A graph of one ``unsupported`` node that says why torch.export failed."""
+    inputs = []
+    for i, x in enumerate(_example_tuple(example_inputs)):
+        if isinstance(x, torch.Tensor) and x.ndim:
+            dtype = "int64" if x.dtype == torch.int64 else "float32"
+            inputs.append(GraphInput(f"input{i}", dtype, tuple(x.shape[1:])))
+    if not inputs:
+        raise ValueError("example_inputs holds no tensor with a batch dimension") from error
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    target = f"torch.export failed: {type(error).__name__}: {first}"
+    node = Node("unsupported", tuple(i.name for i in inputs), ("output",), None,
+                {"target": target, "module": ""})  # fmt: skip
+    graph = Graph(tuple(inputs), (node,), ("output",)).canonical()
+    return CaptureResult(graph, [node.describe()], {})

@@ -16,7 +16,7 @@ from torch import nn
 from deepzip.capture import capture
 
 sys.path.insert(0, str(Path(__file__).parent))
-from capture_oracle import Lambda, assert_faithful, image  # noqa: E402
+from capture_oracle import Lambda, assert_faithful, image
 
 CONV_CASES = {
     "odd": nn.Conv2d(3, 5, 3),
@@ -59,8 +59,10 @@ def test_conv_transpose2d(deconv):
     assert_faithful(nn.Sequential(deconv), image(c=deconv.in_channels))
 
 
-ACTIVATIONS = [nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(0.3), nn.PReLU(), nn.PReLU(5), nn.Hardswish(),
-               nn.Sigmoid(), nn.Tanh(), nn.GELU(), nn.GELU("tanh"), nn.ReLU(inplace=True)]  # fmt: skip
+ACTIVATIONS = [
+    nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(0.3), nn.PReLU(), nn.PReLU(5), nn.Hardswish(),
+    nn.Sigmoid(), nn.Tanh(), nn.GELU(), nn.GELU("tanh"), nn.ReLU(inplace=True),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)

@@ -14,7 +14,13 @@ from deepzip.capture import capture
 from deepzip.network import NO_NETWORK, runnable_problems, to_compressed_model, to_torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from capture_oracle import Lambda, assert_faithful, image  # noqa: E402
+from capture_oracle import (
+    Lambda,
+    ResidualCNN,
+    assert_faithful,
+    image,
+    trained_statistics,
+)
 
 
 class MLP(nn.Module):
@@ -30,44 +36,6 @@ class MLP(nn.Module):
     def forward(self, x):
         h = F.relu(self.hidden(x)) * torch.sigmoid(self.gate(x))
         return self.head(self.dropout(h))
-
-
-class Block(nn.Module):
-    def __init__(self, channels, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-
-    def forward(self, x):
-        return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
-
-
-class ResidualCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
-        self.blocks = nn.Sequential(Block(8), Block(8))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8, 4)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
-
-
-def trained_statistics(model):
-    """BatchNorms with running statistics and affine parameters that are not the identity."""
-    generator = torch.Generator().manual_seed(5)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            with torch.no_grad():
-                shape = module.running_mean.shape
-                module.running_mean.normal_(generator=generator)
-                module.running_var.uniform_(0.5, 2.0, generator=generator)
-                module.weight.normal_(generator=generator)
-                module.bias.normal_(generator=generator)
-    return model
 
 
 def test_custom_mlp():

@@ -229,7 +229,9 @@ class GraphModule(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> Any:
         if len(inputs) != len(self.graph.inputs):
-            raise ValueError(f"the network takes {len(self.graph.inputs)} inputs, got {len(inputs)}")
+            raise ValueError(
+                f"the network takes {len(self.graph.inputs)} inputs, got {len(inputs)}"
+            )
         values = {spec.name: x for spec, x in zip(self.graph.inputs, inputs)}
         for node in self.graph.nodes:
             if node.op == "constant":

@@ -68,8 +68,11 @@ def _follow(graph: Graph, producer: Node, uses: Counter) -> _Pair | None:
             return _Pair(producer, node, flattened, norms)
         if node.op in _ELEMENTWISE:
             pass
-        elif node.op in _SPATIAL and producer.op == "conv2d" and not flattened and (
-            len(node.outputs) == 1
+        elif (
+            node.op in _SPATIAL
+            and producer.op == "conv2d"
+            and not flattened
+            and (len(node.outputs) == 1)
         ):
             pass
         elif node.op == "batch_norm" and conv and not flattened and uses[node.layer] == 1:

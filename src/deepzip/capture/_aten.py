@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import fx, nn
 
 
@@ -488,4 +487,3 @@ HANDLERS: dict[str, Callable[[Call], Mapped | list[Mapped]]] = {
     "detach.default": _identity,
     "lift_fresh_copy.default": _identity,
 }  # fmt: skip
-

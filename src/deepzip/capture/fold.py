@@ -91,9 +91,7 @@ def _linear_output_ranks(model: nn.Module, example_inputs: Any) -> dict[str, int
     """The rank of each Linear's output on the example inputs (a forward hook per layer)."""
     ranks: dict[str, int] = {}
     handles = [
-        module.register_forward_hook(
-            lambda m, i, out, name=name: ranks.__setitem__(name, out.ndim)
-        )
+        module.register_forward_hook(lambda m, i, out, name=name: ranks.__setitem__(name, out.ndim))
         for name, module in model.named_modules()
         if isinstance(module, nn.Linear)
     ]

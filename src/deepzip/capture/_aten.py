@@ -10,106 +10,17 @@ schema is either mapped to an attribute or checked against the value the engine 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from torch import fx, nn
 
-
-class Unsupported(Exception):
-    """An ATen call the graph cannot express; the message says which argument and why."""
-
-
-@dataclass
-class Mapped:
-    """The graph node an ATen call becomes (inputs are value names; outputs default to the
-    call's own outputs)."""
-
-    op: str
-    inputs: tuple[str, ...]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    layer: str | None = None
-    outputs: int = 1
-
-
-class Call:
-    """One ATen call under mapping: its bound arguments and access to the capture's values."""
-
-    def __init__(self, node: fx.Node, walk: Any) -> None:
-        self.node = node
-        self.walk = walk
-        schema = node.target._schema  # type: ignore[union-attr]
-        self.args: dict[str, Any] = {}
-        for i, argument in enumerate(schema.arguments):
-            if i < len(node.args) and not argument.kwarg_only:
-                self.args[argument.name] = node.args[i]
-            elif argument.name in node.kwargs:
-                self.args[argument.name] = node.kwargs[argument.name]
-            elif argument.has_default_value():
-                self.args[argument.name] = argument.default_value
-            else:
-                self.args[argument.name] = None
-
-    def __getitem__(self, name: str) -> Any:
-        return self.args[name]
-
-    def value(self, name: str) -> str:
-        """The graph value of tensor argument ``name``."""
-        return self.walk.value_of(self.args[name])
-
-    def shape(self, arg: Any = None) -> tuple[Any, ...]:
-        """The shape of an fx argument (default: the call's own output)."""
-        val = self.node.meta["val"] if arg is None else arg.meta["val"]
-        return tuple(val.shape)
-
-    def params(self, module_type: type[nn.Module], **params: Any) -> str:
-        """The module whose parameters ``params`` (name in the module → fx argument or None) are;
-        they must all be that module's own, unchanged tensors, and the module a ``module_type``."""
-        modules = set()
-        for param, arg in params.items():
-            if arg is None:
-                continue
-            name = self.walk.parameter_name(arg)
-            if name is None or not (name == param or name.endswith("." + param)):
-                raise Unsupported(
-                    f"its {param} is not a {module_type.__name__} module's own {param!r} "
-                    "(computed in forward or taken from another tensor)"
-                )
-            modules.add(name[: -len(param)].rstrip("."))
-        if len(modules) != 1:
-            raise Unsupported(f"its tensors come from several modules: {sorted(modules)}")
-        (module,) = modules
-        if not module:
-            raise Unsupported(
-                f"the model itself is the {module_type.__name__}: deepzip names layers by their "
-                "path in a model (wrap it, e.g. nn.Sequential(layer))"
-            )
-        found = self.walk.module(module)
-        if not isinstance(found, module_type):
-            raise Unsupported(
-                f"it uses the parameters of {module!r}, a {type(found).__name__}, not a "
-                f"{module_type.__name__}"
-            )
-        return module
-
-
-def _ints(value: Any, n: int) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * n
-    values = tuple(int(v) for v in value)
-    return values * n if len(values) == 1 else values
-
-
-def _require(call: Call, **expected: Any) -> None:
-    for name, value in expected.items():
-        if call[name] != value:
-            raise Unsupported(f"{name}={call[name]!r} (deepzip runs {name}={value!r})")
+from deepzip.capture._call import Call, Mapped, Unsupported, ints, require
+from deepzip.capture._shapes import SHAPE_HANDLERS
 
 
 def _conv(call: Call, dims: int) -> Mapped:
     module_type = nn.Conv2d if dims == 2 else nn.Conv1d
     layer = call.params(module_type, weight=call["weight"], bias=call["bias"])
-    stride, dilation = _ints(call["stride"], dims), _ints(call["dilation"], dims)
+    stride, dilation = ints(call["stride"], dims), ints(call["dilation"], dims)
     padding = call["padding"]
     if isinstance(padding, str):
         kernel = call.shape(call["weight"])[2:]
@@ -119,7 +30,7 @@ def _conv(call: Call, dims: int) -> Mapped:
             total = [d * (k - 1) for d, k in zip(dilation, kernel)]
             pads = tuple(t // 2 for t in total) + tuple(t - t // 2 for t in total)
     else:
-        pads = _ints(padding, dims) * 2
+        pads = ints(padding, dims) * 2
     attrs = {"stride": stride, "pads": pads, "dilation": dilation, "groups": int(call["groups"])}
     return Mapped(f"conv{dims}d", (call.value("input"),), attrs, layer)
 
@@ -127,10 +38,10 @@ def _conv(call: Call, dims: int) -> Mapped:
 def _conv_transpose2d(call: Call) -> Mapped:
     layer = call.params(nn.ConvTranspose2d, weight=call["weight"], bias=call["bias"])
     attrs = {
-        "stride": _ints(call["stride"], 2),
-        "padding": _ints(call["padding"], 2),
-        "output_padding": _ints(call["output_padding"], 2),
-        "dilation": _ints(call["dilation"], 2),
+        "stride": ints(call["stride"], 2),
+        "padding": ints(call["padding"], 2),
+        "output_padding": ints(call["output_padding"], 2),
+        "dilation": ints(call["dilation"], 2),
         "groups": int(call["groups"]),
     }
     return Mapped("conv_transpose2d", (call.value("input"),), attrs, layer)
@@ -148,7 +59,7 @@ def _embedding(call: Call) -> Mapped:
 
 
 def _lstm(call: Call) -> Mapped:
-    _require(call, train=False)
+    require(call, train=False)
     params = call["params"]
     module_name = call.walk.parameter_name(params[0]) if params else None
     module = call.walk.module(module_name.rsplit(".", 1)[0]) if module_name else None
@@ -177,7 +88,7 @@ def _lstm(call: Call) -> Mapped:
 def _batch_norm(call: Call) -> Mapped:
     if call["running_mean"] is None or call["running_var"] is None:
         raise Unsupported("no running statistics (track_running_stats=False normalises by batch)")
-    _require(call, training=False)
+    require(call, training=False)
     layer = call.params(
         nn.modules.batchnorm._BatchNorm, weight=call["weight"], bias=call["bias"],
         running_mean=call["running_mean"], running_var=call["running_var"],
@@ -189,7 +100,7 @@ def _layer_norm(call: Call) -> Mapped:
     layer = None
     if call["weight"] is not None or call["bias"] is not None:
         layer = call.params(nn.LayerNorm, weight=call["weight"], bias=call["bias"])
-    attrs = {"normalized_shape": _ints(call["normalized_shape"], 1), "eps": float(call["eps"])}
+    attrs = {"normalized_shape": ints(call["normalized_shape"], 1), "eps": float(call["eps"])}
     return Mapped("layer_norm", (call.value("input"),), attrs, layer)
 
 
@@ -213,9 +124,9 @@ def _hardtanh(call: Call) -> Mapped:
 def _binary(op: str) -> Callable[[Call], Mapped]:
     def handler(call: Call) -> Mapped:
         if "alpha" in call.args:
-            _require(call, alpha=1)
+            require(call, alpha=1)
         if "rounding_mode" in call.args:
-            _require(call, rounding_mode=None)
+            require(call, rounding_mode=None)
         other = call["other"]
         if isinstance(other, fx.Node):
             return Mapped(op, (call.value("self"), call.walk.value_of(other)), {"scalar": 0.0})
@@ -227,28 +138,28 @@ def _binary(op: str) -> Callable[[Call], Mapped]:
 
 
 def _softmax(call: Call) -> Mapped:
-    _require(call, dtype=None)
+    require(call, dtype=None)
     return Mapped("softmax", (call.value("self"),), {"dim": int(call["dim"])})
 
 
 def _mean(call: Call) -> Mapped:
-    _require(call, dtype=None)
+    require(call, dtype=None)
     ndim = len(call.shape(call["self"]))
     dims = call["dim"]
     if not dims or any(d % ndim == 0 for d in dims):
         raise Unsupported("it averages over the batch dimension")
     return Mapped(
-        "mean", (call.value("self"),), {"dims": _ints(dims, 1), "keepdim": bool(call["keepdim"])}
+        "mean", (call.value("self"),), {"dims": ints(dims, 1), "keepdim": bool(call["keepdim"])}
     )
 
 
 def _max_pool2d(call: Call) -> Mapped:
-    kernel = _ints(call["kernel_size"], 2)
+    kernel = ints(call["kernel_size"], 2)
     attrs = {
         "kernel": kernel,
-        "stride": _ints(call["stride"], 2) if call["stride"] else kernel,
-        "padding": _ints(call["padding"], 2),
-        "dilation": _ints(call["dilation"], 2),
+        "stride": ints(call["stride"], 2) if call["stride"] else kernel,
+        "padding": ints(call["padding"], 2),
+        "dilation": ints(call["dilation"], 2),
         "ceil_mode": bool(call["ceil_mode"]),
     }
     # With indices: two outputs when the indices are used, else the pooled values only.
@@ -259,17 +170,17 @@ def _max_pool2d(call: Call) -> Mapped:
 
 
 def _max_unpool2d(call: Call) -> Mapped:
-    attrs = {"output_size": _ints(call["output_size"], 2)}
+    attrs = {"output_size": ints(call["output_size"], 2)}
     return Mapped("max_unpool2d", (call.value("self"), call.value("indices")), attrs)
 
 
 def _avg_pool2d(call: Call) -> Mapped:
-    kernel = _ints(call["kernel_size"], 2)
+    kernel = ints(call["kernel_size"], 2)
     divisor = call["divisor_override"]
     attrs = {
         "kernel": kernel,
-        "stride": _ints(call["stride"], 2) if call["stride"] else kernel,
-        "padding": _ints(call["padding"], 2),
+        "stride": ints(call["stride"], 2) if call["stride"] else kernel,
+        "padding": ints(call["padding"], 2),
         "ceil_mode": bool(call["ceil_mode"]),
         "count_include_pad": bool(call["count_include_pad"]),
         "divisor_override": 0 if divisor is None else int(divisor),
@@ -303,107 +214,12 @@ def _upsample(mode: str) -> Callable[[Call], Mapped]:
     return handler
 
 
-def _same_batch(call: Call) -> None:
-    before, after = call.shape(call["self"]), call.shape()
-    if not before or not after or str(before[0]) != str(after[0]):
-        raise Unsupported(
-            f"it reshapes {list(before)} to {list(after)}, merging or splitting the batch "
-            "dimension (deepzip keeps dimension 0 as the batch)"
-        )
-
-
-def _flatten(call: Call) -> Mapped:
-    ndim = len(call.shape(call["self"]))
-    start, end = int(call["start_dim"]), int(call["end_dim"])
-    if ndim and start % ndim == 0 and end % ndim != 0:
-        _same_batch(call)  # raises: flattening the batch into the features
-    return Mapped("flatten", (call.value("self"),), {"start_dim": start, "end_dim": end})
-
-
-def _reshape(call: Call) -> Mapped:
-    _same_batch(call)
-    shape = call.shape()[1:]
-    if not all(isinstance(s, int) for s in shape):
-        raise Unsupported(f"per-sample shape {list(shape)} depends on the input")
-    return Mapped("reshape", (call.value("self"),), {"shape": tuple(shape)})
-
-
-def _permute(call: Call) -> Mapped:
-    ndim = len(call.shape(call["self"]))
-    dims = tuple(int(d) % ndim for d in call["dims"])
-    if dims[0] != 0:
-        raise Unsupported(f"dims={list(call['dims'])} moves the batch dimension")
-    return Mapped("permute", (call.value("self"),), {"dims": dims})
-
-
-def _transpose(call: Call) -> Mapped:
-    attrs = {"dim0": int(call["dim0"]), "dim1": int(call["dim1"])}
-    return Mapped("transpose", (call.value("self"),), attrs)
-
-
-def _cat(call: Call) -> Mapped:
-    values = tuple(call.walk.value_of(t) for t in call["tensors"])
-    return Mapped("cat", values, {"dim": int(call["dim"])})
-
-
-def _select(call: Call) -> Mapped:
-    attrs = {"dim": int(call["dim"]), "index": int(call["index"])}
-    return Mapped("select", (call.value("self"),), attrs)
-
-
-def _slice(call: Call) -> Mapped:
-    start, end = call["start"], call["end"]
-    if not all(isinstance(v, int) or v is None for v in (start, end)):
-        raise Unsupported("its bounds depend on the input")
-    attrs = {
-        "dim": int(call["dim"]),
-        "start": 0 if start is None else int(start),
-        "end": (1 << 62) if end is None else min(int(end), 1 << 62),
-        "step": int(call["step"]),
-    }
-    return Mapped("slice", (call.value("self"),), attrs)
-
-
-def _split(call: Call) -> list[Mapped]:
-    """chunk / split: one slice per part, bounds from the parts' shapes."""
-    ndim = len(call.shape(call["self"]))
-    dim = int(call["dim"]) % ndim
-    if dim == 0:
-        raise Unsupported("it splits the batch dimension")
-    parts, start = [], 0
-    for val in call.node.meta["val"]:
-        size = val.shape[dim]
-        if not isinstance(size, int):
-            raise Unsupported("its parts' sizes depend on the input")
-        attrs = {"dim": dim, "start": start, "end": start + size, "step": 1}
-        parts.append(Mapped("slice", (call.value("self"),), attrs))
-        start += size
-    return parts
-
-
-def _unbind(call: Call) -> list[Mapped]:
-    ndim = len(call.shape(call["self"]))
-    dim = int(call["dim"]) % ndim
-    if dim == 0:
-        raise Unsupported("it unbinds the batch dimension")
-    count = len(call.node.meta["val"])
-    return [Mapped("select", (call.value("self"),), {"dim": dim, "index": i}) for i in range(count)]
-
-
-def _squeeze(call: Call) -> Mapped:
-    return Mapped("squeeze", (call.value("self"),), {"dim": int(call["dim"])})
-
-
-def _unsqueeze(call: Call) -> Mapped:
-    return Mapped("unsqueeze", (call.value("self"),), {"dim": int(call["dim"])})
-
-
 def _matmul(call: Call) -> Mapped:
     return Mapped("matmul", (call.value("self"), call.walk.value_of(call["other"])))
 
 
 def _dropout(call: Call) -> Mapped:
-    _require(call, train=False)
+    require(call, train=False)
     return Mapped("identity", (call.value("input"),))
 
 
@@ -420,6 +236,8 @@ def _identity(call: Call) -> Mapped:
 
 #: ATen overload (``str(target)`` without the ``aten.`` prefix) → handler. In-place overloads
 #: (``relu_``) are handled as their functional twin by the capture.
+
+
 HANDLERS: dict[str, Callable[[Call], Mapped | list[Mapped]]] = {
     "linear.default": _linear,
     "conv1d.default": lambda c: _conv(c, 1),
@@ -460,22 +278,8 @@ HANDLERS: dict[str, Callable[[Call], Mapped | list[Mapped]]] = {
     "upsample_nearest2d.default": _upsample("nearest"),
     "upsample_bilinear2d.vec": _upsample("bilinear"),
     "upsample_bilinear2d.default": _upsample("bilinear"),
-    "flatten.using_ints": _flatten,
-    "view.default": _reshape,
-    "reshape.default": _reshape,
-    "_unsafe_view.default": _reshape,
-    "permute.default": _permute,
-    "transpose.int": _transpose,
-    "cat.default": _cat,
-    "select.int": _select,
-    "slice.Tensor": _slice,
-    "chunk.default": _split,
-    "split.Tensor": _split,
-    "split_with_sizes.default": _split,
-    "unbind.int": _unbind,
-    "squeeze.dim": _squeeze,
-    "unsqueeze.default": _unsqueeze,
     "pad.default": _pad,
+    **SHAPE_HANDLERS,
     # The identity at inference: these values are the input's.
     "dropout.default": _dropout,
     "feature_dropout.default": _dropout,

@@ -13,7 +13,8 @@ from torch.export import Dim
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.nn.utils import parametrize
 
-from deepzip.capture._aten import HANDLERS, Call, Mapped, Unsupported
+from deepzip.capture._aten import HANDLERS
+from deepzip.capture._call import Call, Mapped, Unsupported
 from deepzip.graph import Graph, GraphInput, Node
 
 #: Prefix of the names under which values computed from the model's tensors alone are stored.

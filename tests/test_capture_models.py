@@ -148,6 +148,31 @@ def test_refused_ops_are_named(model, inputs, words):
         assert word in problems
 
 
+def test_in_place_ops():
+    def through_view(s, x):  # in place on a view nothing else reads: runs
+        y = s.fc(x).view(x.shape[0], 2, 3)
+        return torch.relu_(y) + 1
+
+    assert_faithful(Lambda(through_view, fc=nn.Linear(4, 6)), torch.randn(2, 4))
+
+    def residual(s, x):  # the pre-activation is read after the write: the new value is read
+        y = s.fc(x)
+        z = y.relu_()
+        return y * 2 + z
+
+    assert_faithful(Lambda(residual, fc=nn.Linear(4, 6)), torch.randn(2, 4))
+
+    def view_read_after(s, x):  # a view taken before the write sees it in torch: refused
+        y = s.fc(x)
+        v = y.view(x.shape[0], 2, 3)
+        y.relu_()
+        return v + 0
+
+    assert "read again under another name" in refused(
+        Lambda(view_read_after, fc=nn.Linear(4, 6)), torch.randn(2, 4)
+    )
+
+
 def test_export_failure_is_reported():
     def forward(s, x):
         return x * 2 if x.sum() > 0 else x  # data-dependent control flow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,18 @@ def _is_view(node: fx.Node) -> bool:
                 and not schema.returns[0].alias_info.is_write)  # fmt: skip
 
 
+#: Ops that may return their input itself (not a copy) at inference.
+_ALIASING = {"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "alias",
+             "contiguous", "detach"}  # fmt: skip
+
+
+def _aliases_input(node: fx.Node) -> bool:
+    """Whether ``node``'s value may share memory with its first argument."""
+    if node.op != "call_function" or not isinstance(node.args[0] if node.args else None, fx.Node):
+        return False
+    return _is_view(node) or _functional(node.target).partition(".")[0] in _ALIASING
+
+
 def _is_inplace(node: fx.Node) -> bool:
     schema = getattr(node.target, "_schema", None)
     return bool(schema and schema.arguments and schema.arguments[0].alias_info is not None
@@ -122,6 +135,7 @@ class _Walk:
         self.depends: set[fx.Node] = set()  # nodes that depend on a user input
         self.real: dict[fx.Node, Any] = {}  # real values of input-independent nodes
         self.const_nodes: dict[fx.Node, str] = {}
+        self.order = {node: i for i, node in enumerate(program.graph.nodes)}
         for spec in self.signature.input_specs:
             if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
                 self.tensor_of[spec.arg.name] = spec.target
@@ -231,9 +245,14 @@ class _Walk:
         if not isinstance(val, (torch.Tensor, tuple, list)):
             return  # shape arithmetic (sym_size, ...): read by handlers from the meta shapes
         name = _functional(node.target)
-        try:
-            if _is_inplace(node):
+        if _is_inplace(node):
+            try:
                 self._check_inplace(node)
+            except Unsupported as reason:  # no outputs: the node stays, a side effect
+                mapped = self._unsupported(node, f"{node.target} ({reason})")
+                self._emit(node, dataclasses.replace(mapped, outputs=0))
+                return
+        try:
             handler = HANDLERS.get(name)
             if handler is None:
                 raise Unsupported("not in deepzip's op table")
@@ -253,15 +272,28 @@ class _Walk:
             self.values[node.args[0]] = self.values[node]
 
     def _check_inplace(self, node: fx.Node) -> None:
+        """Refuse an in-place op unless only its own target is read after it (the capture
+        rebinds that name): not an input or model tensor, nor one read again through a view or
+        alias taken before the write."""
         target = node.args[0]
-        if not isinstance(target, fx.Node) or target.op == "placeholder" or _is_view(target):
-            raise Unsupported("it writes in place into an input, a parameter or a view")
-        later = False
-        for user in target.users:
-            if user is node:
-                later = True
-            elif not later and _is_view(user):
-                raise Unsupported("it writes in place into a tensor that has views")
+        root = target
+        while isinstance(root, fx.Node) and _aliases_input(root):
+            root = root.args[0]
+        if not isinstance(root, fx.Node) or root.op == "placeholder":
+            raise Unsupported("it writes in place into an input or a model tensor")
+        order = self.order
+        family, stack = set(), [root]
+        while stack:
+            alias = stack.pop()
+            family.add(alias)
+            stack += [u for u in alias.users if u not in family and _aliases_input(u)
+                      and u.args[0] is alias and order[u] < order[node]]  # fmt: skip
+        for alias in family - {target}:
+            if any(order[u] > order[node] for u in alias.users):
+                raise Unsupported(
+                    "it writes in place into a tensor that is read again under another name "
+                    "(a view or alias taken before the write)"
+                )
 
     def _unsupported(self, node: fx.Node, target: str) -> Mapped:
         inputs = []
@@ -283,8 +315,9 @@ class _Walk:
         if mapped.op == "unsupported":
             attrs["module"] = module
         self.nodes.append(Node(mapped.op, mapped.inputs, names, mapped.layer, attrs, module))
-        several = isinstance(node.meta.get("val"), (tuple, list))
-        self.values[node] = names if several else names[0]
+        if names:
+            several = isinstance(node.meta.get("val"), (tuple, list))
+            self.values[node] = names if several else names[0]
 
     def _outputs(self, graph: fx.Graph) -> tuple[str, ...]:
         (returned,) = [n for n in graph.nodes if n.op == "output"]

@@ -51,6 +51,45 @@ def test_batchnorm_residual_cnn():
     assert "stem.1.num_batches_tracked" not in cm.tensors  # an integer no op reads
 
 
+class InvertedResidual(nn.Module):
+    """MobileNetV2/V3-style: expand, depthwise, squeeze-and-excite, project, residual."""
+
+    def __init__(self, channels=6, expand=12):
+        super().__init__()
+        self.expand = nn.Sequential(nn.Conv2d(channels, expand, 1), nn.BatchNorm2d(expand),
+                                    nn.Hardswish())  # fmt: skip
+        self.depthwise = nn.Sequential(nn.Conv2d(expand, expand, 3, padding=1, groups=expand),
+                                       nn.BatchNorm2d(expand), nn.ReLU6())  # fmt: skip
+        self.squeeze = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(expand, 4, 1), nn.ReLU(),
+                                     nn.Conv2d(4, expand, 1), nn.Sigmoid())  # fmt: skip
+        self.project = nn.Conv2d(expand, channels, 1)
+
+    def forward(self, x):
+        y = self.depthwise(self.expand(x))
+        return x + self.project(y * self.squeeze(y))
+
+
+class TinyUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(0.1))
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.mid = nn.Conv2d(8, 8, 3, padding="same")
+        self.up = nn.ConvTranspose2d(8, 8, 2, stride=2)
+        self.head = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):
+        skip = self.down(x)
+        y = self.up(torch.relu(self.mid(self.pool(skip))))
+        y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear")
+        return torch.softmax(self.head(torch.cat([skip, y], dim=1)), dim=1)
+
+
+def test_mobilenet_block_and_unet():
+    assert_faithful(trained_statistics(InvertedResidual()), image(c=6, h=7, w=9))
+    assert_faithful(TinyUNet(), image(h=9, w=11))
+
+
 def test_module_used_twice_shares_its_weights():
     model = Lambda(lambda s, x: s.fc(torch.tanh(s.fc(x))), fc=nn.Linear(6, 6))
     assert_faithful(model, torch.randn(2, 6))

@@ -213,7 +213,7 @@ _RUN: dict[str, Callable[[Node, list[torch.Tensor], Params], Any]] = {
 }  # fmt: skip
 
 
-class GraphModule(nn.Module):
+class DenseNetwork(nn.Module):
     """Runs a stored Graph with torch ops on dense tensors (``to_torch``)."""
 
     def __init__(self, graph: Graph, state: dict[str, torch.Tensor]) -> None:
@@ -249,11 +249,11 @@ class GraphModule(nn.Module):
         return results[0] if len(results) == 1 else results
 
 
-def to_torch(model: CompressedModel) -> GraphModule:
+def to_torch(model: CompressedModel) -> DenseNetwork:
     """An ``nn.Module`` (in eval mode) that computes what the stored network computes, with the
     dense dequantized weights; a ValueError names what cannot be run."""
     problems = runnable_problems(model)
     if problems:
         raise ValueError("the model cannot be run: " + "; ".join(problems))
     assert model.network is not None
-    return GraphModule(model.network, dense_state_dict(model)).eval()
+    return DenseNetwork(model.network, dense_state_dict(model)).eval()

@@ -91,3 +91,11 @@ def trained_statistics(model):
                 module.weight.normal_(generator=generator)
                 module.bias.normal_(generator=generator)
     return model
+
+
+def bn_net() -> nn.Module:
+    """A small MNIST-shaped CNN with BatchNorm, for the pipeline's folding test."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 5, stride=3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Flatten(), nn.Linear(4 * 8 * 8, 10),
+    )  # fmt: skip

@@ -5,11 +5,13 @@ import copy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from deepzip.capture import capture, fold_batchnorm
+from deepzip.network import to_compressed_model, to_torch
 from deepzip.prune import PruneConfig, prune_step
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -83,3 +85,36 @@ def test_pruned_layers_refuse_to_fold():
     prune_step(model, PruneConfig(sparsity=0.5, steps=1), 1)
     with pytest.raises(ValueError, match="fold before"):
         fold_batchnorm(model, image())
+
+
+def test_pipeline_folds_before_pruning_and_resumes(tmp_path):
+    from deepzip.pipeline import CompressConfig, Reporter, run_pipeline
+    from deepzip.prune import PruneConfig
+    from deepzip.training import TensorData, TrainConfig
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (64, 28, 28)).astype(np.uint8)
+    labels = rng.integers(0, 10, 64)
+    data = TensorData.from_arrays(images, labels, images[:16], labels[:16])
+    config = CompressConfig(
+        model="capture_oracle:bn_net",
+        train=TrainConfig(epochs=1, lr=0.01, batch_size=16),
+        prune=PruneConfig(sparsity=0.5, steps=2, retrain_epochs=1),
+        finetune_epochs=1,
+    )
+
+    class StopAt(Reporter):
+        def stage_start(self, stage, resumed):
+            if stage == "quantize" and not resumed:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(config, data, tmp_path, StopAt())
+    result = run_pipeline(config, data, tmp_path)  # resumes after prune-2, on the folded model
+    assert isinstance(result.model[1], nn.Identity)
+    assert result.model[0].bias is not None
+    x = data.test_x[:4]
+    cm = to_compressed_model(result.model, config.quantize, x)
+    assert [n.op for n in cm.network.nodes] == ["conv2d", "relu", "flatten", "linear"]
+    with torch.no_grad():
+        torch.testing.assert_close(to_torch(cm)(x), result.model(x), rtol=1e-5, atol=1e-5)

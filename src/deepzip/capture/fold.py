@@ -53,6 +53,8 @@ def fold_batchnorm(model: nn.Module, example_inputs: Any) -> nn.Module:
     BatchNorm then normalises the linear layer's outputs). Call it before pruning: a layer that
     already carries a parametrization (mask, shared weights) is refused.
     """
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model
     graph = capture(model, example_inputs).graph
     producer = graph.producer()
     consumers = graph.consumers()

@@ -124,6 +124,13 @@ def test_tensors_used_directly_become_constants():
     assert "offset" in constants and all(name in cm.tensors for name in constants)
 
 
+def test_compressed_weight_read_directly():
+    def forward(s, x):
+        return torch.relu(s.fc(x)) @ s.proj.weight  # proj's weight is also a plain operand
+
+    assert_faithful(Lambda(forward, fc=nn.Linear(3, 4), proj=nn.Linear(5, 4)), torch.randn(2, 3))
+
+
 def test_batch_of_one_still_runs_other_batches():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 7 * 5, 2))
     cm = to_compressed_model(model, example_inputs=image(n=1))

@@ -60,9 +60,12 @@ def to_compressed_model(
     if example_inputs is not None:
         captured = capture_plain(plain, example_inputs)
         network, constants = captured.graph, captured.constants
+    referenced = set() if network is None else {n.layer for n in network.nodes if n.layer}
+    # A compressed weight that an op reads directly (a constant node) is kept as a tensor too.
+    direct = set() if network is None else {n.layer for n in network.nodes if n.op == "constant"}
     skip = {_weight_key(layer) for layer in layers}
     skip |= {f"{layer.name}.bias" for layer in layers if layer.bias is not None}
-    referenced = set() if network is None else {n.layer for n in network.nodes if n.layer}
+    skip -= direct
     tensors: dict[str, np.ndarray] = {}
     for key, value in {**plain.state_dict(), **constants}.items():
         if key in skip:

@@ -113,15 +113,16 @@ def test_tensors_used_directly_become_constants():
             self.conv = nn.Conv2d(3, 3, 1)
             self.gamma = nn.Parameter(torch.randn(3))
             self.register_buffer("offset", torch.randn(3, 1, 1))
+            self.register_buffer("shift", torch.randn(3, 1, 1), persistent=False)
 
         def forward(self, x):
-            y = self.conv(x) * self.gamma.view(1, -1, 1, 1) + self.offset
+            y = self.conv(x) * self.gamma.view(1, -1, 1, 1) + self.offset - self.shift
             return y - torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1)
 
     assert_faithful(Scaled(), image())
     cm = to_compressed_model(Scaled(), example_inputs=image())
     constants = [n.layer for n in cm.network.nodes if n.op == "constant"]
-    assert "offset" in constants and all(name in cm.tensors for name in constants)
+    assert {"offset", "shift"} <= set(constants) and all(n in cm.tensors for n in constants)
 
 
 def test_compressed_weight_read_directly():

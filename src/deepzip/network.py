@@ -67,7 +67,12 @@ def to_compressed_model(
     skip |= {f"{layer.name}.bias" for layer in layers if layer.bias is not None}
     skip -= direct
     tensors: dict[str, np.ndarray] = {}
-    for key, value in {**plain.state_dict(), **constants}.items():
+    state = plain.state_dict()
+    buffers = dict(plain.named_buffers())  # non-persistent ones too, when an op reads them
+    state.update(
+        {name: buffers[name] for name in referenced if name not in state and name in buffers}
+    )
+    for key, value in {**state, **constants}.items():
         if key in skip:
             continue
         array = value.detach().cpu().numpy()

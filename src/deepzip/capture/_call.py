@@ -79,8 +79,8 @@ class Call:
         found = self.walk.module(module)
         if not isinstance(found, module_type):
             raise Unsupported(
-                f"it uses the parameters of {module!r}, a {type(found).__name__}, not a "
-                f"{module_type.__name__}"
+                f"it uses the parameters of {module!r} ({type(found).__name__}), not those of "
+                f"a {module_type.__name__} module (shared or tied weights?)"
             )
         return module
 

@@ -136,9 +136,14 @@ class _Walk:
         self.real: dict[fx.Node, Any] = {}  # real values of input-independent nodes
         self.const_nodes: dict[fx.Node, str] = {}
         self.order = {node: i for i, node in enumerate(program.graph.nodes)}
+        self.kind_of = {spec.arg.name: spec.kind for spec in self.signature.input_specs}
         for spec in self.signature.input_specs:
             if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
                 self.tensor_of[spec.arg.name] = spec.target
+        # Parameters, buffers (non-persistent ones too) and lifted constants, by name.
+        self.tensors = {**dict(model.named_parameters(remove_duplicate=False)),
+                        **dict(model.named_buffers(remove_duplicate=False)),
+                        **program.constants}  # fmt: skip
 
     # -- services for the handlers -------------------------------------------------------------
     def module(self, path: str) -> nn.Module | None:
@@ -150,8 +155,8 @@ class _Walk:
     def parameter_name(self, arg: Any) -> str | None:
         """The state_dict name of a parameter/buffer placeholder, else None."""
         if isinstance(arg, fx.Node) and arg.op == "placeholder" and arg.name in self.tensor_of:
-            kind = {s.arg.name: s.kind for s in self.signature.input_specs}[arg.name]
-            return self.tensor_of[arg.name] if kind != InputKind.CONSTANT_TENSOR else None
+            constant = self.kind_of[arg.name] == InputKind.CONSTANT_TENSOR
+            return None if constant else self.tensor_of[arg.name]
         return None
 
     def value_of(self, arg: Any) -> str:
@@ -188,9 +193,7 @@ class _Walk:
             return node
         if node not in self.real:
             if node.op == "placeholder":
-                target = self.tensor_of[node.name]
-                tensors = {**self.program.state_dict, **self.program.constants}
-                self.real[node] = tensors[target].detach().clone()
+                self.real[node] = self.tensors[self.tensor_of[node.name]].detach().clone()
             else:
                 args = self.real_value(tuple(node.args))
                 kwargs = {k: self.real_value(v) for k, v in node.kwargs.items()}

@@ -188,3 +188,15 @@ def test_captured_cnn_sorted_matches_the_model(with_bn):
     assert sum(not np.array_equal(a.codes, b.codes) for a, b in zip(plain.layers, cm.layers)) >= 3
     with torch.no_grad():
         torch.testing.assert_close(to_torch(cm)(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_captured_conv_then_linear_on_the_last_axis():
+    """Issue 10's --sort-units bug, from a real model: W == channels == 4."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.Linear(4, 2))
+    prune_step(model, PruneConfig(sparsity=0.5, steps=1), 1)
+    share_weights(model, QuantizeConfig())
+    x = torch.randn(2, 3, 5, 4)
+    cm = to_compressed_model(model.eval(), QuantizeConfig(sort_units=True), x)
+    with torch.no_grad():
+        torch.testing.assert_close(to_torch(cm)(x), model(x), rtol=1e-5, atol=1e-6)

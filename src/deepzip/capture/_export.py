@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import operator
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,9 @@ def export(plain: nn.Module, example_inputs: Any) -> torch.export.ExportedProgra
     inputs = _example_tuple(example_inputs)
     dynamic = tuple({0: Dim.AUTO} if isinstance(x, torch.Tensor) and x.ndim else None
                     for x in inputs)  # fmt: skip
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # nn.LSTM reassigns its flat weight list while traced; torch warns, harmlessly.
+        warnings.filterwarnings("ignore", message="The tensor attributes .*_flat_weights")
         return torch.export.export(plain, inputs, strict=False, dynamic_shapes=dynamic)
 
 

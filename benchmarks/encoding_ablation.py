@@ -54,7 +54,8 @@ def main() -> None:
             load_checkpoint(checkpoint, model)
             share_weights(model, quantize, config.prune.layers)
             path = Path(tmp) / "model.dzip"
-            file_bytes = write_dzip(path, to_compressed_model(model, quantize))
+            compressed = to_compressed_model(model, quantize, data.test_x[:2])
+            file_bytes = write_dzip(path, compressed)
             report = inspect_report(dzip_sizes(path))
             predicted = Engine.load(path).classify(data.test_x.numpy())
             error = float((predicted != data.test_y.numpy()).mean())

@@ -1,13 +1,14 @@
-"""Describing a model as NetworkOps and rebuilding it: the dense reference for .dzip files."""
+"""From a model to a CompressedModel and back: the tensors kept, and to_torch (the graph's
+independent executor) against the original model."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from deepzip.compressed import NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.models import lenet_5, lenet_300_100
-from deepzip.network import dense_state_dict, describe_network, to_compressed_model, to_torch
+from deepzip.network import dense_state_dict, runnable_problems, to_compressed_model, to_torch
 from deepzip.prune import PruneConfig, prune_step
 from deepzip.share import QuantizeConfig, share_weights
 
@@ -16,86 +17,71 @@ def compressed(model, layers=None, sparsity=0.8):
     torch.manual_seed(0)
     prune_step(model, PruneConfig(sparsity=sparsity, steps=1, layers=layers), 1)
     share_weights(model, QuantizeConfig(), layers=layers)
-    return model
-
-
-def test_lenet5_description():
-    ops = describe_network(lenet_5())
-    assert ops == [
-        NetworkOp("conv2d", "conv1", (1, 1, 0, 0, 1, 1, 1)),
-        NetworkOp("maxpool2d", None, (2, 2, 2, 2, 0, 0)),
-        NetworkOp("conv2d", "conv2", (1, 1, 0, 0, 1, 1, 1)),
-        NetworkOp("maxpool2d", None, (2, 2, 2, 2, 0, 0)),
-        NetworkOp("flatten", None, (1, -1)),
-        NetworkOp("linear", "fc1"),
-        NetworkOp("relu"),
-        NetworkOp("linear", "fc2"),
-    ]
+    return model.eval()
 
 
 @pytest.mark.parametrize("factory", [lenet_300_100, lenet_5])
-def test_rebuilt_network_computes_the_same(factory):
+def test_builtin_networks_compute_the_same(factory):
     model = compressed(factory())
-    cm = to_compressed_model(model)
-    assert cm.tensors == {}
-    rebuilt = to_torch(cm)
     x = torch.rand(16, 1, 28, 28)
+    cm = to_compressed_model(model, example_inputs=x[:2])
+    assert cm.tensors == {}
+    assert runnable_problems(cm) == []
     with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(to_torch(cm)(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_lenet5_graph():
+    cm = to_compressed_model(compressed(lenet_5()), example_inputs=torch.rand(2, 1, 28, 28))
+    ops = [(n.op, n.layer) for n in cm.network.nodes]
+    assert ops == [
+        ("conv2d", "conv1"), ("max_pool2d", None), ("conv2d", "conv2"), ("max_pool2d", None),
+        ("flatten", None), ("linear", "fc1"), ("relu", None), ("linear", "fc2"),
+    ]  # fmt: skip
+    assert cm.network.inputs[0].shape == (1, 28, 28)
 
 
 def test_partially_shared_model_keeps_other_weights_as_tensors():
     model = compressed(lenet_300_100(), layers=["fc1"])
-    cm = to_compressed_model(model)
+    cm = to_compressed_model(model, example_inputs=torch.rand(2, 784))
     assert [layer.name for layer in cm.layers] == ["fc1"]
     assert set(cm.tensors) == {"fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"}
     state = dense_state_dict(cm)
-    assert set(state) == {
-        "fc1.weight",
-        "fc1.bias",
-        "fc2.weight",
-        "fc2.bias",
-        "fc3.weight",
-        "fc3.bias",
-    }
+    assert set(state) == {f"fc{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")}
     assert torch.equal(state["fc1.weight"], model.fc1.weight.detach())
+    # Pruned but not shared: the effective (masked) weight.
+    assert torch.equal(state["fc2.weight"], model.fc2.weight.detach())
     assert cm.dense_bytes == 4 * sum(t.numel() for t in state.values())
-
-
-def test_nested_sequential_and_padding():
-    model = nn.Sequential(
-        nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU()),
-        nn.AvgPool2d(2),
-        nn.Dropout(0.5),
-        nn.Flatten(),
-        nn.Linear(4 * 7 * 7, 10),
-    )
-    compressed(model)
-    cm = to_compressed_model(model)
-    assert cm.network[0] == NetworkOp("conv2d", "0.0", (2, 2, 1, 1, 1, 1, 1))
-    rebuilt = to_torch(cm)
-    model.eval()
-    x = torch.rand(3, 1, 28, 28)
+    x = torch.rand(5, 784)
     with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(to_torch(cm)(x), model(x), rtol=1e-5, atol=1e-6)
 
 
-def test_undescribable_models_store_no_network():
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(4, 2)
+def test_a_compressed_lstm_weight_runs_under_its_parameter_name():
+    torch.manual_seed(1)
+    lstm = nn.Sequential(nn.LSTM(3, 4, batch_first=True))
+    x = torch.randn(2, 5, 3)
+    cm = to_compressed_model(lstm, example_inputs=x)
+    weight = lstm[0].weight_hh_l0.detach().numpy()
+    values, codes = np.unique(weight, return_inverse=True)
+    layer = CompressedLayer(
+        "0.weight_hh_l0", "lstm", np.concatenate([[0.0], values]).astype(np.float32),
+        (codes.reshape(weight.shape) + 1).astype(np.uint16), np.ones(weight.shape, bool), None,
+        12, 4,
+    )  # fmt: skip
+    tensors = {k: v for k, v in cm.tensors.items() if k != "0.weight_hh_l0"}
+    with_layer = CompressedModel([layer], cm.network, tensors)
+    assert "0.weight_hh_l0" in dense_state_dict(with_layer)
+    with torch.no_grad():
+        want = lstm(x)[0]
+        for got, expected in zip(to_torch(with_layer)(x), (want,)):
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
-        def forward(self, x):
-            return self.fc(x) * 2
 
-    model = compressed(Net())
-    cm = to_compressed_model(model)
-    assert cm.network is None
-    with pytest.raises(ValueError, match="no network"):
-        to_torch(cm)
-    bn = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
-    cm = to_compressed_model(compressed(bn, layers=["0"]))
-    assert cm.network is None
-    assert {"1.weight", "1.bias", "1.running_mean", "1.running_var"} <= set(cm.tensors)
-    np.testing.assert_array_equal(cm.tensors["1.weight"], bn[1].weight.detach().numpy())
+def test_the_users_model_is_left_as_it_was():
+    model = compressed(lenet_300_100())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    to_compressed_model(model, example_inputs=torch.rand(2, 784))
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    model(torch.rand(1, 784))  # still parametrized and runnable

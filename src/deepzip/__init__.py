@@ -44,6 +44,10 @@ _EXPORTS = {
     "read_dzip": "deepzip.container",
     "write_dzip": "deepzip.container",
     "to_compressed_model": "deepzip.network",
+    "to_torch": "deepzip.network",
+    "runnable_problems": "deepzip.network",
+    "capture": "deepzip.capture",
+    "fold_batchnorm": "deepzip.capture",
     "init_centroids": "deepzip.core.kmeans",
 }
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from deepzip._files import atomic_write
+from deepzip.capture import fold_batchnorm
 from deepzip.compressed import CompressedLayer
 from deepzip.config import to_json
 from deepzip.layers import select_layers
@@ -234,6 +235,8 @@ def run_pipeline(
     first = 0
     if done:
         last = max(done, key=stages.index)
+        if stages.index(last) > 0:  # checkpoints after the baseline hold the folded model
+            fold_batchnorm(model, data.train_x[:2])
         results = load_checkpoint(work / f"{last}.pt", model)
         first = stages.index(last) + 1
         for result in results:
@@ -251,6 +254,8 @@ def run_pipeline(
                 fit(config.train)
         elif stage.startswith("prune-"):
             step = int(stage.split("-")[1])
+            if step == 1:  # DESIGN.md: fold BatchNorm before the weights are pruned and shared
+                fold_batchnorm(model, data.train_x[:2])
             prune_step(model, config.prune, step)
             fit(
                 config.train.retraining(

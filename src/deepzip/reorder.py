@@ -9,45 +9,86 @@ top of every column is dense (small gaps), and the sparse units at the bottom mo
 the last entry. On LeNet-300-100 at Deep Compression's densities this cuts the relative indices
 by about a sixth (filler zeros almost vanish).
 
-Only units between two compressed layers move: the network's inputs (the first layer's columns)
-and outputs (the last layer's rows) keep their order, so the file computes exactly what the
-model computed, up to the order in which a layer sums its inputs.
+Units move only between two compressed layers (linear, conv1d, conv2d; each run once, ungrouped)
+joined in the network graph by a path whose every value has one reader and is not an output, of
+ops whose axis semantics are known: elementwise activations keep every axis; pooling acts on the
+spatial axes of a convolution's (N, C, H, W) map; a batch_norm normalises a convolution's channels
+(its statistics move with them); ``flatten(1, -1)`` of a convolution's map (or the reshape to
+one per-sample dimension) makes each channel a block of H·W inputs of the next linear layer. A
+linear layer reads its last axis, so it consumes a convolution's channels only after such a
+flatten. conv_transpose2d, embedding and LSTM layers are left in their order.
+
+The network's inputs (the first layer's columns) and outputs (the last layer's rows) keep their
+order, so the file computes exactly what the model computed, up to the order in which a layer
+sums its inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import Counter
 
 import numpy as np
 
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel
+from deepzip.graph import Graph, Node
 
-#: Ops that act on every unit (channel) alone, so units can move through them.
-_PER_UNIT_OPS = ("relu", "dropout", "maxpool2d", "avgpool2d")
-_WEIGHT_OPS = ("linear", "conv2d")
-
-
-def _connected_pairs(network: list[NetworkOp]) -> list[tuple[NetworkOp, NetworkOp, bool]]:
-    """(producer, consumer, flattened between) for each two weight ops joined by per-unit ops."""
-    pairs = []
-    previous: NetworkOp | None = None
-    flattened = False
-    for op in network:
-        if op.kind in _WEIGHT_OPS:
-            if previous is not None:
-                pairs.append((previous, op, flattened))
-            previous, flattened = op, False
-        elif op.kind == "flatten" and tuple(op.params) == (1, -1):
-            flattened = True  # NCHW → (N, C·H·W): channel c becomes a block of H·W columns
-        elif op.kind not in _PER_UNIT_OPS:
-            previous = None
-    return pairs
+#: Ops that act on every unit (on any axis) alone.
+_ELEMENTWISE = ("relu", "relu6", "leaky_relu", "hardswish", "sigmoid", "tanh", "gelu")
+#: Ops that act on the spatial axes of an (N, C, ...) map, channel by channel.
+_SPATIAL = ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
+_PRODUCERS = ("linear", "conv1d", "conv2d")
+#: Per-channel tensors of a batch_norm, permuted with its channels.
+_NORM_TENSORS = ("weight", "bias", "running_mean", "running_var")
 
 
-def _groups(op: NetworkOp) -> int:
-    return op.params[6] if op.kind == "conv2d" else 1
+@dataclasses.dataclass
+class _Pair:
+    producer: Node
+    consumer: Node
+    flattened: bool  # the producer's channels reach the consumer as blocks of a flattened map
+    norms: list[str]  # batch_norm layers on the way
+
+
+def _follow(graph: Graph, producer: Node, uses: Counter) -> _Pair | None:
+    """The compressed layer that reads ``producer``'s units through known per-unit ops, if any."""
+    consumers = graph.consumers()
+    conv = producer.op != "linear"
+    value, flattened, norms = producer.outputs[0], False, []
+    while True:
+        readers = consumers.get(value, [])
+        if len(readers) != 1 or value in graph.outputs:
+            return None
+        node = readers[0]
+        if node.op in _PRODUCERS:
+            if node.op == "linear" and conv and not flattened:
+                return None  # a linear layer reads the last axis, not the channels
+            if node.op != "linear" and (flattened or not conv):
+                return None  # a convolution reads axis 1: a flattened map or a linear's output
+            return _Pair(producer, node, flattened, norms)
+        if node.op in _ELEMENTWISE:
+            pass
+        elif (
+            node.op in _SPATIAL
+            and producer.op == "conv2d"
+            and not flattened
+            and (len(node.outputs) == 1)
+        ):
+            pass
+        elif node.op == "batch_norm" and conv and not flattened and uses[node.layer] == 1:
+            norms.append(node.layer)
+        elif conv and not flattened and _flattens(node):
+            flattened = True
+        else:
+            return None
+        value = node.outputs[0]
+
+
+def _flattens(node: Node) -> bool:
+    """Whether ``node`` turns an (N, C, ...) map into (N, C·...) in channel-major order."""
+    if node.op == "flatten":
+        return node.attrs["start_dim"] == 1 and node.attrs["end_dim"] == -1
+    return node.op == "reshape" and len(node.attrs["shape"]) == 1
 
 
 def unit_order(layer: CompressedLayer) -> np.ndarray:
@@ -57,41 +98,50 @@ def unit_order(layer: CompressedLayer) -> np.ndarray:
 
 
 def sort_units(model: CompressedModel) -> CompressedModel:
-    """``model`` with the hidden units between compressed layers sorted by ``unit_order``.
-
-    A unit moves only where its producer and its consumer are both compressed layers used once
-    in the network, not grouped convolutions, joined by ReLU, dropout, pooling or a
-    ``flatten(1, -1)``. A model without a network description is returned as it is.
-    """
-    if model.network is None:
+    """``model`` with the hidden units between compressed layers sorted by ``unit_order`` (see
+    the module docstring for where units may move). A model without a network is returned as
+    it is."""
+    graph = model.network
+    if graph is None:
         return model
     layers = {layer.name: layer for layer in model.layers}
-    uses = Counter(op.layer for op in model.network if op.kind in _WEIGHT_OPS)
+    uses = Counter(node.layer for node in graph.nodes if node.layer is not None)
     rows: dict[str, np.ndarray] = {}  # layer name -> its row permutation
     columns: dict[str, tuple[np.ndarray, int]] = {}  # layer name -> (unit permutation, block)
-    for producer, consumer, flattened in _connected_pairs(model.network):
-        a, b = layers.get(producer.layer), layers.get(consumer.layer)
-        if a is None or b is None or uses[a.name] > 1 or uses[b.name] > 1:
+    tensors = dict(model.tensors)
+    for producer in graph.nodes:
+        if producer.op not in _PRODUCERS or producer.attrs.get("groups", 1) != 1:
             continue
-        if _groups(producer) != 1 or _groups(consumer) != 1:
+        a = layers.get(producer.layer)
+        if a is None or uses[a.name] != 1:
             continue
-        units = a.weight_shape[0]
-        if consumer.kind == "conv2d":
-            if flattened or b.weight_shape[1] != units:
-                continue
-            block = math.prod(b.weight_shape[2:])
-        else:
-            inputs = b.weight_shape[1]
-            if inputs % units or (inputs != units and not flattened):
+        pair = _follow(graph, producer, uses)
+        if pair is None or pair.consumer.attrs.get("groups", 1) != 1:
+            continue
+        b = layers.get(pair.consumer.layer)
+        if b is None or uses[b.name] != 1 or b.name in columns:
+            continue
+        units, inputs = a.weight_shape[0], b.weight_shape[1]
+        if pair.consumer.op == "linear":
+            if inputs % units or (inputs != units and not pair.flattened):
                 continue
             block = inputs // units
+        else:
+            if inputs != units:
+                continue
+            block = int(np.prod(b.weight_shape[2:]))
         order = unit_order(a)
         rows[a.name] = order
         columns[b.name] = (order, block)
+        for name in [f"{a.name}.bias"] + [f"{n}.{t}" for n in pair.norms for t in _NORM_TENSORS]:
+            if name in tensors:
+                tensors[name] = np.ascontiguousarray(tensors[name][order])
     if not rows:
         return model
     return dataclasses.replace(
-        model, layers=[_permuted(layer, rows, columns) for layer in model.layers]
+        model,
+        layers=[_permuted(layer, rows, columns) for layer in model.layers],
+        tensors=tensors,
     )
 
 

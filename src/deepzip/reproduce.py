@@ -348,7 +348,7 @@ def reproduce(
             if point_name == "paper"
             else out_path.with_name(f"{out_path.stem}-{point_name}{out_path.suffix}")
         )
-        compressed = to_compressed_model(result.model, config.quantize)
+        compressed = to_compressed_model(result.model, config.quantize, data.test_x[:2])
         file_bytes = write_dzip(path, compressed)
         report = inspect_report(dzip_sizes(path))
         engine_error = _engine_error(path, data)

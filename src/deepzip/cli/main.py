@@ -212,7 +212,7 @@ def demo(
     data = _load_data(data_dir)
     with tempfile.TemporaryDirectory(prefix="deepzip-demo-") as tmp:
         result = run_pipeline(config, data, work_dir or tmp, console.ProgressReporter())
-        file_info = _write_dzip(result, out_path or Path(tmp) / "lenet-300-100.dzip")
+        file_info = _write_dzip(result, out_path or Path(tmp) / "lenet-300-100.dzip", data)
     summary = {**_stage_summary(result), **file_info}
     if out_path is None:
         del summary["out"]
@@ -231,12 +231,13 @@ def demo(
     )
 
 
-def _write_dzip(result: Any, path: Path) -> dict[str, Any]:
-    """Write the pipeline's model as a .dzip; the sizes for the summary."""
+def _write_dzip(result: Any, path: Path, data: Any) -> dict[str, Any]:
+    """Write the pipeline's model as a .dzip (its network captured on two test inputs); the
+    sizes for the summary."""
     from deepzip.container import write_dzip
     from deepzip.network import to_compressed_model
 
-    compressed = to_compressed_model(result.model, result.config.quantize)
+    compressed = to_compressed_model(result.model, result.config.quantize, data.test_x[:2])
     file_bytes = write_dzip(path, compressed)
     return {
         "out": str(path),
@@ -403,7 +404,8 @@ def compress(
     data = _load_data(data_dir)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
     result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
-    summary = {**_stage_summary(result), "work_dir": str(work_dir), **_write_dzip(result, out_path)}
+    written = _write_dzip(result, out_path, data)
+    summary = {**_stage_summary(result), "work_dir": str(work_dir), **written}
     if as_json:
         print_json(summary)
         return

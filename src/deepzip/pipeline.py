@@ -274,6 +274,45 @@ def run_pipeline(
     return PipelineResult(config, results, model, compressed_layers(model, config.quantize))
 
 
+def train_stage(
+    model: nn.Module,
+    data: TensorData,
+    stage: str,
+    config: TrainConfig,
+    reporter: Reporter | None = None,
+) -> StageResult:
+    """Train ``model`` as one reported stage outside a pipeline run (sensitivity's and DSD's
+    baselines and phases); returns the stage's test error and kept weights."""
+    reporter = reporter or Reporter()
+    reporter.stage_start(stage, resumed=False)
+    start = time.perf_counter()
+    train(model, data.train_x, data.train_y, config, on_batch=reporter.step)
+    result = StageResult(
+        stage,
+        error=1.0 - evaluate(model, data.test_x, data.test_y),
+        weights_kept=weights_kept(model),
+        seconds=time.perf_counter() - start,
+    )
+    reporter.stage_end(result)
+    return result
+
+
+def write_result(result: PipelineResult, path: str | Path) -> dict[str, Any]:
+    """Write the pipeline's model as a .dzip file; its path and sizes (``file_bytes``,
+    ``dense_bytes``, ``ratio``: the dense fp32 size over the file's real size)."""
+    from deepzip.container import write_dzip
+    from deepzip.network import to_compressed_model
+
+    compressed = to_compressed_model(result.model, result.config.quantize)
+    file_bytes = write_dzip(path, compressed)
+    return {
+        "out": str(path),
+        "file_bytes": file_bytes,
+        "dense_bytes": compressed.dense_bytes,
+        "ratio": compressed.dense_bytes / file_bytes,
+    }
+
+
 def demo_config(**overrides: Any) -> CompressConfig:
     """The demo: LeNet-300-100 pruned to the paper's per-layer densities (8%, 9%, 26%) in three
     rounds of 5 retraining epochs, then 5-bit weight sharing and 3 epochs of centroid fine-tuning;
@@ -314,6 +353,8 @@ __all__ = [
     "save_checkpoint",
     "save_state_dict",
     "save_torch_state_dict",
+    "train_stage",
+    "write_result",
 ]
 
 

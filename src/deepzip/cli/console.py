@@ -88,3 +88,44 @@ def stage_table(results: list[StageResult], title: str) -> Table:
             f"{r.seconds:.1f}",
         )
     return table
+
+
+def stage_summary(result: Any) -> dict[str, Any]:
+    """The JSON of a pipeline run: errors after each stage, per-stage results, per-layer summary."""
+    return {
+        "baseline_error": result.error_after("baseline"),
+        "pruned_error": result.error_after("prune"),
+        "quantized_error": result.error_after("quantize"),
+        "finetuned_error": result.error_after("finetune"),
+        "weights_kept": result.stages[-1].weights_kept,
+        "stages": [s.__dict__ for s in result.stages],
+        "layers": [
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "shape": list(layer.weight_shape),
+                "weights_kept": layer.density,
+                "weight_bits": layer.weight_bits,
+                "clusters": len(layer.codebook),
+            }
+            for layer in result.layers
+        ],
+    }
+
+
+def layers_table(result: Any) -> Table:
+    """The compressed layers of a pipeline run: shape, weights, kept, bits, clusters."""
+    table = Table(title="compressed layers")
+    for col in ("layer", "kind", "shape", "weights", "kept", "weight bits", "clusters"):
+        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+    for layer in result.layers:
+        table.add_row(
+            layer.name,
+            layer.kind,
+            "×".join(map(str, layer.weight_shape)),
+            f"{layer.num_weights:,}",
+            percent(layer.density),
+            str(layer.weight_bits),
+            str(len(layer.codebook)),
+        )
+    return table

@@ -2,9 +2,11 @@
 fine-tune centroids, with a checkpoint after every stage so that an interrupted run resumes.
 
 Stages run in order; each writes ``<work_dir>/<stage>.pt`` atomically (a torch ``state_dict`` and
-JSON strings, loadable with ``weights_only=True``). On a later run with the same configuration the
-pipeline loads the newest checkpoint and continues after it; a work directory written for another
-configuration is refused rather than mixed.
+JSON strings, loadable with ``weights_only=True``). On a later run the pipeline loads the newest
+checkpoint and continues after it. When settings changed, the stages whose own settings (and those
+of the stages before them) are unchanged are reused and only the later ones are redone: changing
+the bit widths keeps the trained baseline and the pruned network. A work directory written for
+another model or other weights is refused rather than mixed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import nn
 
 from deepzip._files import atomic_write
 from deepzip.compressed import CompressedLayer
-from deepzip.config import to_json
+from deepzip.config import from_json, to_json
 from deepzip.layers import select_layers
 from deepzip.models import MODELS
 from deepzip.prune.mask import attach_mask, get_mask, weights_kept
@@ -57,6 +59,17 @@ class CompressConfig:
         rounds = [f"prune-{i}" for i in range(1, self.prune.steps + 1)]
         return ["baseline", *rounds, "quantize", "finetune"]
 
+    def plan(self) -> list[tuple[str, int]]:
+        """Each stage with its training epochs (the baseline trains none when given weights)."""
+        epochs = {
+            "baseline": 0 if self.weights is not None else self.train.epochs,
+            "quantize": 0,
+            "finetune": self.finetune_epochs,
+        }
+        for step in range(1, self.prune.steps + 1):
+            epochs[f"prune-{step}"] = self.prune.epochs_after(step)
+        return [(stage, epochs[stage]) for stage in self.stages()]
+
 
 @dataclass(frozen=True)
 class StageResult:
@@ -89,6 +102,9 @@ class Reporter:
     def step(self, done: int, total: int) -> None: ...
 
     def stage_end(self, result: StageResult) -> None: ...
+
+    def message(self, text: str) -> None:
+        """Something the user should know (which checkpoints are reused, which stages redone)."""
 
 
 def load_model_factory(spec: str) -> Callable[[], nn.Module]:
@@ -127,6 +143,26 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PipelineError(f"{path} does not hold a state_dict of tensors")
     return state
+
+
+def check_config(config: CompressConfig) -> nn.Module:
+    """Build ``config``'s model and check every layer name it uses against the model, so that a
+    typo fails before any data is loaded or any epoch runs; returns the fresh model."""
+    model = build(config)
+    named = {
+        "prune.sparsity": list(config.prune.sparsity)
+        if isinstance(config.prune.sparsity, dict)
+        else None,
+        "prune.layers": config.prune.layers,
+        "quantize.bits": list(config.quantize.bits) or None,
+        "quantize.layer_index_bits": list(config.quantize.layer_index_bits) or None,
+    }
+    for setting, names in named.items():
+        try:
+            select_layers(model, names)
+        except KeyError as exc:
+            raise PipelineError(f"{setting}: {exc.args[0]}") from None
+    return model
 
 
 def build(config: CompressConfig) -> nn.Module:
@@ -200,6 +236,61 @@ def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
 # --- the run ------------------------------------------------------------------------------------
 
 
+def _checkpoints(work: Path) -> list[Path]:
+    names = ("baseline.pt", "prune-*.pt", "quantize.pt", "finetune.pt")
+    return [path for pattern in names for path in sorted(work.glob(pattern))]
+
+
+def _stage_settings(config: CompressConfig) -> list[dict[str, Any]]:
+    """Per stage of ``config.stages()``, the settings that determine its checkpoint: its own and
+    those of every stage before it."""
+    d = json.loads(to_json(config))
+    baseline = {k: d.get(k) for k in ("model", "weights", "train", "train_subset", "test_subset")}
+    pruned = {**baseline, "prune": d.get("prune")}
+    quantized = {**pruned, "quantize": d.get("quantize")}
+    finetuned = {**quantized, **{k: d.get(k) for k in ("finetune_epochs", "finetune_lr_factor")}}
+    by_group = {"baseline": baseline, "prune": pruned, "quantize": quantized}
+    return [by_group.get(s.split("-")[0], finetuned) for s in config.stages()]
+
+
+def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> int:
+    """How many of ``config``'s stages may be resumed from ``work``'s checkpoints: those whose
+    settings equal the ones the checkpoints were made with. Refuses another model's checkpoints."""
+    config_path = work / "config.json"
+    stages = config.stages()
+    if not config_path.exists():
+        if _checkpoints(work):
+            raise PipelineError(
+                f"{work} holds checkpoints of unknown settings; use another work directory or "
+                "restart (--restart)"
+            )
+        return 0
+    try:
+        old = from_json(CompressConfig, config_path.read_text())
+    except (ValueError, TypeError, KeyError):
+        return 0  # written by another version of deepzip: nothing is known to match
+    if (old.model, old.weights) != (config.model, config.weights):
+        raise PipelineError(
+            f"{work} holds checkpoints of another configuration (model {old.model}"
+            f"{f', weights {old.weights}' if old.weights else ''}); use another work directory "
+            "or restart (--restart)"
+        )
+    new_settings = _stage_settings(config)
+    old_settings = dict(zip(old.stages(), _stage_settings(old), strict=True))
+    keep = 0
+    while keep < len(stages) and old_settings.get(stages[keep]) == new_settings[keep]:
+        keep += 1
+    done = {path.stem for path in _checkpoints(work)}
+    if keep < len(stages) and done - set(stages[:keep]):
+        reused = [s for s in stages[:keep] if s in done]
+        reporter.message(
+            f"{work}: settings changed from stage {stages[keep]} on; "
+            + (f"reusing {', '.join(reused)}; " if reused else "")
+            + f"redoing {', '.join(stages[keep:])}"
+        )
+    return keep
+
+
 def run_pipeline(
     config: CompressConfig,
     data: TensorData,
@@ -209,25 +300,20 @@ def run_pipeline(
 ) -> PipelineResult:
     """Run (or resume) all stages of ``config`` on ``data``; checkpoints go to ``work_dir``."""
     reporter = reporter or Reporter()
-    # Build first: a bad model spec or weights file must fail before anything is written.
-    model = build(config)
+    # Check first: a bad model spec, weights file or layer name must fail before anything is
+    # written.
+    model = check_config(config)
     data = data.subset(config.train_subset, config.test_subset)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
     stages = config.stages()
-    if restart:
-        for stage in stages:
-            (work / f"{stage}.pt").unlink(missing_ok=True)
-    if config_path.exists() and not restart:
-        if config_path.read_text() != to_json(config):
-            raise PipelineError(
-                f"{work} holds checkpoints of another configuration; use another work directory "
-                "or restart (--restart)"
-            )
-    else:
-        text = to_json(config).encode()
-        atomic_write(config_path, lambda f: f.write(text))
+    keep = 0 if restart else _reusable_stages(work, config, reporter)
+    for path in _checkpoints(work):
+        if path.stem not in stages[:keep]:
+            path.unlink()
+    text = to_json(config).encode()
+    atomic_write(config_path, lambda f: f.write(text))
 
     results: list[StageResult] = []
     done = [s for s in stages if (work / f"{s}.pt").exists()]
@@ -345,6 +431,7 @@ __all__ = [
     "Reporter",
     "StageResult",
     "build",
+    "check_config",
     "demo_config",
     "load_checkpoint",
     "load_model_factory",

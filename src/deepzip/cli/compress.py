@@ -12,6 +12,8 @@ import click
 from deepzip.cli import console
 from deepzip.cli.console import err, out, print_json
 from deepzip.cli.options import (
+    check_model,
+    check_outputs,
     data_option,
     fail_cleanly,
     given,
@@ -20,12 +22,35 @@ from deepzip.cli.options import (
     load_data,
     model_option,
     parse_sparsity,
+    plan_text,
     seed_option,
     weights_option,
 )
+from deepzip.pipeline import CompressConfig
+
+_DEFAULTS = CompressConfig()
+_train, _prune, _quant = _DEFAULTS.train, _DEFAULTS.prune, _DEFAULTS.quantize
+_HELP = f"""Prune, retrain, quantize and fine-tune a model, with a checkpoint after every stage,
+and write it as a .dzip file.
+
+\b
+Plan of stages with the defaults (each option below changes one part of it):
+  baseline   train {_train.epochs} epochs at lr {_train.lr} (none with --weights)
+  prune-1..{_prune.steps} remove weights by magnitude towards sparsity {_prune.sparsity},
+             then retrain {_prune.retrain_epochs} epochs at {_prune.retrain_lr_factor} × lr
+  quantize   1-D k-means per layer: {_quant.fc_bits}-bit Linear, {_quant.conv_bits}-bit Conv2d
+  finetune   train the centroids {_DEFAULTS.finetune_epochs} epochs at \
+{_DEFAULTS.finetune_lr_factor} × lr
+then Huffman-code into --out. A rerun resumes; after a change of settings only the stages from
+the first changed one on are redone.
+"""
 
 
-@click.command()
+def _default(text: str, value: object) -> str:
+    return f"{text} [default: {value}]"
+
+
+@click.command(help=_HELP)
 @model_option
 @weights_option("Trained weights (.safetensors or weights-only torch state_dict); skips baseline.")
 @data_option
@@ -47,46 +72,89 @@ from deepzip.cli.options import (
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A CompressConfig as JSON; command-line options override it.",
 )
-@click.option("--sparsity", help="Fraction to prune: 0.9, or per layer fc1=0.92,fc2=0.91.")
-@click.option("--quality", type=float, help="Prune |w| <= quality × std(w) instead of --sparsity.")
-@click.option("--steps", type=click.IntRange(min=1), help="Prune/retrain rounds.")
-@click.option("--epochs", type=click.IntRange(min=0), help="Baseline training epochs.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Baseline learning rate.")
 @click.option(
-    "--retrain-epochs", type=click.IntRange(min=0), help="Epochs after each pruning round."
-)
-@click.option("--finetune-epochs", type=click.IntRange(min=0), help="Centroid fine-tuning epochs.")
-@click.option(
-    "--fc-bits", type=click.IntRange(1, 12), help="Weight bits of Linear layers (default 5)."
+    "--sparsity",
+    help=_default(
+        "Fraction to prune: 0.9, or per layer fc1=0.92,fc2=0.91 (the model's layer names).",
+        _DEFAULTS.prune.sparsity,
+    ),
 )
 @click.option(
-    "--conv-bits", type=click.IntRange(1, 12), help="Weight bits of Conv2d layers (default 8)."
+    "--quality",
+    type=click.FloatRange(min=0),
+    help="Prune |w| <= quality × std(w) instead of --sparsity.",
 )
 @click.option(
-    "--init", type=click.Choice(["linear", "density", "random"]), help="k-means initialisation."
+    "--steps",
+    type=click.IntRange(min=1),
+    help=_default("Prune/retrain rounds.", _DEFAULTS.prune.steps),
 )
 @click.option(
-    "--index-bits", type=click.IntRange(2, 8), help="Bits per relative index (default 5)."
+    "--epochs",
+    type=click.IntRange(min=0),
+    help=_default("Baseline training epochs.", _DEFAULTS.train.epochs),
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help=_default("Baseline learning rate.", _DEFAULTS.train.lr),
+)
+@click.option(
+    "--retrain-epochs",
+    type=click.IntRange(min=0),
+    help=_default("Epochs after each pruning round.", _DEFAULTS.prune.retrain_epochs),
+)
+@click.option(
+    "--finetune-epochs",
+    type=click.IntRange(min=0),
+    help=_default("Centroid fine-tuning epochs.", _DEFAULTS.finetune_epochs),
+)
+@click.option(
+    "--fc-bits",
+    type=click.IntRange(1, 12),
+    help=_default("Weight bits of Linear layers.", _DEFAULTS.quantize.fc_bits),
+)
+@click.option(
+    "--conv-bits",
+    type=click.IntRange(1, 12),
+    help=_default("Weight bits of Conv2d layers.", _DEFAULTS.quantize.conv_bits),
+)
+@click.option(
+    "--init",
+    type=click.Choice(["linear", "density", "random"]),
+    help=_default("k-means initialisation.", _DEFAULTS.quantize.init),
+)
+@click.option(
+    "--index-bits",
+    type=click.IntRange(2, 8),
+    help=_default("Bits per relative index.", _DEFAULTS.quantize.index_bits),
 )
 @click.option(
     "--retrain-lr-factor",
     type=click.FloatRange(min=0, min_open=True),
-    help="Retraining learning rate as a fraction of --lr (default 0.1).",
+    help=_default(
+        "Retraining learning rate as a fraction of --lr.", _DEFAULTS.prune.retrain_lr_factor
+    ),
 )
 @click.option(
     "--finetune-lr-factor",
     type=click.FloatRange(min=0, min_open=True),
-    help="Centroid fine-tuning learning rate as a fraction of --lr (default 0.01).",
+    help=_default(
+        "Centroid fine-tuning learning rate as a fraction of --lr.", _DEFAULTS.finetune_lr_factor
+    ),
 )
 @click.option(
     "--final-retrain-epochs",
     type=click.IntRange(min=0),
-    help="Epochs after the last pruning round (default: --retrain-epochs).",
+    help=_default("Epochs after the last pruning round.", "--retrain-epochs"),
 )
 @click.option(
     "--value-bits",
     type=click.Choice(["32", "16"]),
-    help="Precision of the stored codebooks and biases; 16 rounds them to float16 (default 32).",
+    help=_default(
+        "Precision of the stored codebooks and biases; 16 rounds them to float16.",
+        _DEFAULTS.quantize.value_bits,
+    ),
 )
 @click.option(
     "--keep-empty-clusters",
@@ -135,7 +203,6 @@ def compress(
     train_limit: int | None,
     test_limit: int | None,
 ) -> None:
-    """Prune, retrain, quantize and fine-tune a model, with a checkpoint after every stage."""
     from deepzip.config import from_json
     from deepzip.pipeline import CompressConfig, run_pipeline, write_result
 
@@ -179,6 +246,10 @@ def compress(
     stem = model.replace(":", "_").replace(".", "_")
     out_path = out_path or Path(f"{stem}.dzip")
     work_dir = work_dir or out_path.with_name(out_path.name + ".stages")
+    # Everything that can be checked without data is checked before any data is loaded.
+    check_outputs(out_path, work_dir)
+    check_model(config)
+    err.print(plan_text(config))
     data = load_data(data_dir)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
     result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
@@ -192,6 +263,8 @@ def compress(
         return
     out.print(console.stage_table(result.stages, f"deepzip compress: {model}"))
     out.print(console.layers_table(result))
+    if note := console.capped_note(summary):
+        out.print(note)
     out.print(
         f"{out_path}: {summary['file_bytes']:,} bytes, {summary['ratio']:.1f}× smaller than the "
         f"dense fp32 weights ({summary['dense_bytes']:,} bytes); see `deepzip inspect {out_path}`"

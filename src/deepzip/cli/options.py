@@ -7,6 +7,8 @@ every command that has it.
 from __future__ import annotations
 
 import functools
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,39 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return func(*args, **kwargs)
-        except (DataError, FormatError, PipelineError, ValueError, KeyError, OSError) as exc:
+        except FormatError as exc:
+            raise click.ClickException(describe_format_error(kwargs.get("file"), exc)) from exc
+        except (DataError, PipelineError, ValueError, KeyError, OSError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise click.ClickException(str(message)) from exc
 
     return wrapper
+
+
+def describe_format_error(path: Path | None, exc: Exception) -> str:
+    """``x.dzip: truncated (27,432 bytes expected, 1,000 present); header.file_size: ...``: the
+    file and the problem in words first, the reader's field detail after it."""
+    from deepzip.container import errors
+
+    words = {
+        errors.BadMagicError: "not a .dzip file",
+        errors.UnsupportedVersionError: "written in a version of the .dzip format this deepzip "
+        "does not read",
+        errors.ChecksumMismatchError: "corrupted (its checksum does not match its bytes)",
+        errors.TrailingDataError: "has bytes after its end (damaged or not a .dzip file)",
+        errors.LimitExceededError: "exceeds a limit of the .dzip format (damaged?)",
+        errors.OutOfBoundsError: "damaged (a length points past the end of the file)",
+        errors.FieldValueError: "damaged (a field holds a value the format forbids)",
+    }
+    text = next((w for cls, w in words.items() if isinstance(exc, cls)), "not a valid .dzip file")
+    if isinstance(exc, errors.TruncatedFileError):
+        sizes = re.search(r"expected (\d+) bytes, got (\d+)", str(exc))
+        text = (
+            f"truncated ({int(sizes[1]):,} bytes expected, {int(sizes[2]):,} present)"
+            if sizes
+            else "truncated (shorter than a .dzip file's header and trailer)"
+        )
+    return f"{path}: {text}; {exc}" if path is not None else f"{text}; {exc}"
 
 
 def load_data(data_dir: Path | None):  # -> TensorData
@@ -61,14 +91,64 @@ def parse_sparsity(text: str | None) -> float | dict[str, float] | None:
         return None
     try:
         if "=" not in text:
-            return float(text)
-        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
-        return {name.strip(): float(value) for name, value in pairs}
+            parsed: float | dict[str, float] = float(text)
+        else:
+            pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+            parsed = {name.strip(): float(value) for name, value in pairs}
     except ValueError:
         raise click.BadParameter(
             f"{text!r}: give a number (0.9) or per-layer name=value pairs (fc1=0.92,fc2=0.91)",
             param_hint="--sparsity",
         ) from None
+    values = parsed.values() if isinstance(parsed, dict) else [parsed]
+    bad = [v for v in values if not 0.0 <= v < 1.0]
+    if bad:
+        raise click.BadParameter(
+            f"{bad[0]:g} is not a fraction to prune: give a value in [0, 1), e.g. 0.9",
+            param_hint="--sparsity",
+        )
+    return parsed
+
+
+#: Which command-line option sets each config setting that names layers.
+_OPTION_OF_SETTING = {"prune.sparsity": "--sparsity"}
+
+
+def check_model(config: Any) -> None:
+    """Build the model of ``config`` and check the layer names it uses, before any data is
+    loaded. A wrong layer name given on the command line is a bad command line (exit 2)."""
+    from deepzip.pipeline import PipelineError, check_config
+
+    try:
+        check_config(config)
+    except PipelineError as exc:
+        setting = str(exc).split(":", 1)[0]
+        if setting in _OPTION_OF_SETTING:
+            raise click.BadParameter(
+                str(exc).split(": ", 1)[1], param_hint=_OPTION_OF_SETTING[setting]
+            ) from None
+        raise
+
+
+def check_outputs(out_path: Path, work_dir: Path | None = None) -> None:
+    """Refuse, before any work, an output file that could not be written at the end."""
+    parent = out_path.parent
+    if out_path.is_dir():
+        raise click.BadParameter(f"{out_path} is a directory", param_hint="--out")
+    if not parent.is_dir():
+        raise click.BadParameter(f"folder {parent} does not exist", param_hint="--out")
+    if not os.access(parent, os.W_OK):
+        raise click.BadParameter(f"folder {parent} is not writable", param_hint="--out")
+    if work_dir is not None and work_dir.exists() and not work_dir.is_dir():
+        raise click.BadParameter(f"{work_dir} is not a folder", param_hint="--work-dir")
+
+
+def plan_text(config: Any) -> str:
+    """The stages a pipeline run will go through and its training epochs, for stderr."""
+    plan = config.plan()
+    stages = " → ".join(f"{stage} ({epochs} ep)" if epochs else stage for stage, epochs in plan)
+    total = sum(epochs for _, epochs in plan)
+    return f"plan: {stages}; {total} training epochs in all"
 
 
 data_option = click.option(

@@ -4,13 +4,16 @@ Per layer, a 1-D k-means over the surviving (non-zero) weights only, into a code
 shared weights whose first entry is the exact zero (EIE's codebook: pruned weights and filler
 zeros point at it), so the survivors form 2^b − 1 clusters. b = 8 for convolution and 5 for fully
 connected layers by default, as in the paper's AlexNet experiments, overridable per layer; linear
-initialisation by default. The layer then computes its weight from the centroids through
+initialisation by default. A layer with few kept weights gets fewer bits (see
+``QuantizeConfig.weights_per_cluster``): 230 kept weights in 255 clusters share nothing, and their
+codebook costs more than it saves. The layer then computes its weight from the centroids through
 :class:`SharedWeights`, and fine-tuning the centroids is ordinary training.
 ``compressed_layers`` hands the result over as :class:`CompressedLayer`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +49,9 @@ class QuantizeConfig:
         sort_units: store the hidden units sorted by their number of kept weights
             (``deepzip.reorder.sort_units``): the same network in fewer index bytes, with its
             hidden units in another order than the PyTorch model's.
+        weights_per_cluster: cap a layer's clusters at one per this many kept weights, rounded
+            to the nearest power of two (a layer with 330 kept weights asked for 8 bits gets
+            6); 0 turns the cap off. ``capped_bits`` gives the bits a layer gets.
     """
 
     conv_bits: int = 8
@@ -59,6 +65,7 @@ class QuantizeConfig:
     relocate_empty: bool = True
     value_bits: int = 32
     sort_units: bool = False
+    weights_per_cluster: int = 4
 
     def __post_init__(self) -> None:
         for name, b in {"conv_bits": self.conv_bits, "fc_bits": self.fc_bits, **self.bits}.items():
@@ -69,13 +76,39 @@ class QuantizeConfig:
         for name, b in {"index_bits": self.index_bits, **self.layer_index_bits}.items():
             if not 1 <= b <= 8:
                 raise ValueError(f"index bits for {name} must be in 1..8, got {b}")
+        if self.weights_per_cluster < 0:
+            raise ValueError(f"weights_per_cluster must be >= 0, got {self.weights_per_cluster}")
         if self.value_bits not in VALUE_BITS:
             raise ValueError(f"value_bits must be one of {VALUE_BITS}, got {self.value_bits}")
 
     def bits_for(self, name: str, module: nn.Module) -> int:
+        """The bits asked for this layer (before the cap of ``capped_bits``)."""
         if name in self.bits:
             return self.bits[name]
         return self.conv_bits if layer_kind(module) == "conv2d" else self.fc_bits
+
+    def capped_bits(self, name: str, module: nn.Module, kept: int) -> int:
+        """The bits this layer gets with ``kept`` surviving weights: those asked, capped so that
+        there is about one cluster per ``weights_per_cluster`` kept weights (a power of two)."""
+        bits = self.bits_for(name, module)
+        if self.weights_per_cluster == 0 or kept == 0:
+            return bits
+        cap = round(math.log2(max(kept / self.weights_per_cluster, 2.0)))
+        return min(bits, max(1, cap))
+
+
+def capped_layers(model: nn.Module, config: QuantizeConfig) -> dict[str, tuple[int, int]]:
+    """The weight-shared layers that got fewer bits than asked: name → (asked, used)."""
+    capped = {}
+    for name, module in select_layers(model).items():
+        shared = get_shared(module)
+        if shared is None:
+            continue
+        asked = config.bits_for(name, module)
+        used = config.capped_bits(name, module, int(shared.mask.sum()))
+        if used < asked:
+            capped[name] = (asked, used)
+    return capped
 
 
 def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
@@ -107,7 +140,9 @@ def share_weights(
     """Quantize every compressible layer (or the named ones) by weight sharing, in place."""
     config = config or QuantizeConfig()
     for name, module in select_layers(model, layers).items():
-        share_layer(module, config.bits_for(name, module), config)
+        mask = get_mask(module)
+        kept = int(mask.sum()) if mask is not None else module.weight.numel()
+        share_layer(module, config.capped_bits(name, module, kept), config)
     round_values(model, config)
 
 
@@ -158,7 +193,7 @@ def compressed_layers(
         shared = get_shared(module)
         if shared is None:
             continue
-        bits = config.bits_for(name, module)
+        bits = config.capped_bits(name, module, int(shared.mask.sum()))
         dtype = np.uint8 if bits <= 8 else np.uint16
         bias = getattr(module, "bias", None)
         out.append(

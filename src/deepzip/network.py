@@ -91,14 +91,14 @@ def to_compressed_model(model: nn.Module, config: QuantizeConfig | None = None) 
     for name, module in select_layers(model).items():
         if name in shared:
             continue
-        tensors[f"{name}.weight"] = module.weight.detach().numpy().astype(np.float32)
+        tensors[f"{name}.weight"] = module.weight.detach().cpu().numpy().astype(np.float32)
     skip = {f"{n}.bias" for n in shared}
     for key, value in model.state_dict().items():
         if ".parametrizations." in key or key in skip or key in tensors:
             continue
         if not torch.is_floating_point(value):
             continue  # integer buffers (e.g. BatchNorm's step count) are not weights
-        tensors[key] = value.detach().numpy().astype(np.float32)
+        tensors[key] = value.detach().cpu().numpy().astype(np.float32)
     compressed = CompressedModel(layers, describe_network(model), tensors)
     return sort_units(compressed) if config is not None and config.sort_units else compressed
 

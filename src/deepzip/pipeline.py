@@ -28,10 +28,12 @@ from deepzip.compressed import CompressedLayer
 from deepzip.config import from_json, to_json
 from deepzip.layers import select_layers
 from deepzip.models import MODELS
+from deepzip.preprocess import Normalization
 from deepzip.prune.mask import attach_mask, get_mask, weights_kept
 from deepzip.prune.schedule import PruneConfig, prune_step
 from deepzip.share.quantize import QuantizeConfig, compressed_layers, round_values, share_weights
 from deepzip.share.shared_weights import attach_shared, get_shared
+from deepzip.task import Task
 from deepzip.training import TensorData, TrainConfig, evaluate, train
 
 CHECKPOINT_FORMAT = "deepzip-checkpoint/1"
@@ -54,6 +56,15 @@ class CompressConfig:
     finetune_lr_factor: float = 0.01
     train_subset: int | None = None
     test_subset: int | None = None
+    # The user's input normalization, per channel (deepzip.preprocess): applied to TensorData
+    # inputs and recorded in the .dzip file.
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
+
+    def normalization(self) -> Normalization | None:
+        if self.input_mean is None and self.input_std is None:
+            return None
+        return Normalization(tuple(self.input_mean or ()), tuple(self.input_std or ()))
 
     def stages(self) -> list[str]:
         rounds = [f"prune-{i}" for i in range(1, self.prune.steps + 1)]
@@ -73,10 +84,18 @@ class CompressConfig:
 
 @dataclass(frozen=True)
 class StageResult:
+    """One finished stage. ``metric`` is the task's measure (higher is better; top-1 accuracy
+    for classification); ``error`` is ``1 - metric``, the top-1 error for classification."""
+
     stage: str
     error: float
     weights_kept: float
     seconds: float
+    metric: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.metric is None:  # a checkpoint written before metrics were generic
+            object.__setattr__(self, "metric", 1.0 - self.error)
 
 
 @dataclass
@@ -85,6 +104,7 @@ class PipelineResult:
     stages: list[StageResult]
     model: nn.Module
     layers: list[CompressedLayer]
+    metric_name: str = "accuracy"
 
     def error_after(self, stage: str) -> float:
         """Test error after ``stage``; ``"prune"`` means after the last pruning round."""
@@ -145,10 +165,18 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def check_config(config: CompressConfig) -> nn.Module:
-    """Build ``config``'s model and check every layer name it uses against the model, so that a
-    typo fails before any data is loaded or any epoch runs; returns the fresh model."""
-    model = build(config)
+def check_config(config: CompressConfig, model: nn.Module | None = None) -> nn.Module:
+    """Build ``config``'s model (or take ``model``) and check every layer name and value it uses
+    against it, so that a typo fails before any data is loaded or any epoch runs; returns the
+    fresh model."""
+    if model is None:
+        model = build(config)
+    elif not select_layers(model):
+        raise PipelineError("the model has no Linear or Conv2d layer to compress")
+    try:
+        config.normalization()
+    except ValueError as exc:
+        raise PipelineError(f"input normalization: {exc}") from None
     named = {
         "prune.sparsity": list(config.prune.sparsity)
         if isinstance(config.prune.sparsity, dict)
@@ -245,7 +273,8 @@ def _stage_settings(config: CompressConfig) -> list[dict[str, Any]]:
     """Per stage of ``config.stages()``, the settings that determine its checkpoint: its own and
     those of every stage before it."""
     d = json.loads(to_json(config))
-    baseline = {k: d.get(k) for k in ("model", "weights", "train", "train_subset", "test_subset")}
+    keys = ("model", "weights", "train", "train_subset", "test_subset", "input_mean", "input_std")
+    baseline = {k: d.get(k) for k in keys}
     pruned = {**baseline, "prune": d.get("prune")}
     quantized = {**pruned, "quantize": d.get("quantize")}
     finetuned = {**quantized, **{k: d.get(k) for k in ("finetune_epochs", "finetune_lr_factor")}}
@@ -291,19 +320,39 @@ def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> 
     return keep
 
 
+def as_task(config: CompressConfig, data: TensorData | Task) -> Task:
+    """The task a run trains and measures on: ``data`` itself, or in-memory tensors cut to
+    ``config``'s subsets and normalized with its normalization, with accuracy as the metric."""
+    if isinstance(data, Task):
+        return data
+    data = data.subset(config.train_subset, config.test_subset)
+    norm = config.normalization()
+    if norm is not None:
+        train_x, test_x = norm.apply(data.train_x), norm.apply(data.test_x)
+        data = TensorData(train_x, data.train_y, test_x, data.test_y)
+    return Task.from_tensors(data)
+
+
 def run_pipeline(
     config: CompressConfig,
-    data: TensorData,
+    data: TensorData | Task,
     work_dir: str | Path,
     reporter: Reporter | None = None,
     restart: bool = False,
+    model: nn.Module | None = None,
 ) -> PipelineResult:
-    """Run (or resume) all stages of ``config`` on ``data``; checkpoints go to ``work_dir``."""
+    """Run (or resume) all stages of ``config``; checkpoints go to ``work_dir``.
+
+    ``data`` is in-memory tensors (trained with deepzip's SGD loop, measured by accuracy) or a
+    :class:`~deepzip.task.Task` with the user's own training and metric. ``model``, when given,
+    is the fresh model to compress (on any device) instead of one built from ``config.model``;
+    ``config.model`` still names it in the work directory.
+    """
     reporter = reporter or Reporter()
     # Check first: a bad model spec, weights file or layer name must fail before anything is
     # written.
-    model = check_config(config)
-    data = data.subset(config.train_subset, config.test_subset)
+    model = check_config(config, model)
+    task = as_task(config, data)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
@@ -327,7 +376,7 @@ def run_pipeline(
             reporter.stage_end(result)
 
     def fit(cfg: TrainConfig) -> None:
-        train(model, data.train_x, data.train_y, cfg, on_batch=reporter.step)
+        task.train(model, cfg, reporter.step)
 
     for stage in stages[first:]:
         reporter.stage_start(stage, resumed=False)
@@ -348,16 +397,19 @@ def run_pipeline(
         elif stage == "finetune":
             fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
             round_values(model, config.quantize)
+        metric = task.evaluate(model)
         result = StageResult(
             stage,
-            error=1.0 - evaluate(model, data.test_x, data.test_y),
+            error=1.0 - metric,
             weights_kept=weights_kept(model),
             seconds=time.perf_counter() - start,
+            metric=metric,
         )
         results.append(result)
         save_checkpoint(work / f"{stage}.pt", model, stage, results)
         reporter.stage_end(result)
-    return PipelineResult(config, results, model, compressed_layers(model, config.quantize))
+    layers = compressed_layers(model, config.quantize)
+    return PipelineResult(config, results, model, layers, task.metric_name)
 
 
 def train_stage(
@@ -390,6 +442,9 @@ def write_result(result: PipelineResult, path: str | Path) -> dict[str, Any]:
     from deepzip.network import to_compressed_model
 
     compressed = to_compressed_model(result.model, result.config.quantize)
+    norm = result.config.normalization()
+    if norm is not None:  # recorded as reserved plain tensors (docs/FORMAT.md, "Tensors")
+        compressed.tensors.update(norm.to_tensors())
     file_bytes = write_dzip(path, compressed)
     return {
         "out": str(path),
@@ -430,6 +485,8 @@ __all__ = [
     "PipelineResult",
     "Reporter",
     "StageResult",
+    "Task",
+    "as_task",
     "build",
     "check_config",
     "demo_config",

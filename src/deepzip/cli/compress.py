@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from deepzip.cli import console
-from deepzip.cli.console import err, out, print_json
+from deepzip.cli.console import err, out, percent, print_json
 from deepzip.cli.options import (
     check_model,
     check_outputs,
@@ -21,6 +22,8 @@ from deepzip.cli.options import (
     limit_options,
     load_data,
     model_option,
+    normalize_option,
+    parse_normalize,
     parse_sparsity,
     plan_text,
     seed_option,
@@ -169,6 +172,19 @@ def _default(text: str, value: object) -> str:
     default=None,
     help="Store hidden units sorted by kept weights: same network, fewer index bytes.",
 )
+@normalize_option
+@click.option(
+    "--allow-near-chance",
+    is_flag=True,
+    help="Go on when the loaded --weights score near chance on the data (by default that stops "
+    "the run: the model most likely expects other preprocessing).",
+)
+@click.option(
+    "--report",
+    "write_html",
+    is_flag=True,
+    help="After writing the .dzip file, write its HTML report beside it.",
+)
 @json_option
 @seed_option
 @limit_options
@@ -198,6 +214,9 @@ def compress(
     value_bits: str | None,
     keep_empty_clusters: bool | None,
     sort_units: bool | None,
+    normalize: str | None,
+    allow_near_chance: bool,
+    write_html: bool,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -208,6 +227,9 @@ def compress(
 
     config = from_json(CompressConfig, config_file.read_text()) if config_file else CompressConfig()
     config = replace(config, model=model, weights=str(weights) if weights else config.weights)
+    norm = parse_normalize(normalize)
+    if norm is not None:
+        config = replace(config, input_mean=norm.mean, input_std=norm.std)
     train_cfg = replace(config.train, seed=seed, **given(epochs=epochs, lr=lr))
     prune_cfg = config.prune
     if sparsity is not None or quality is not None:
@@ -251,13 +273,16 @@ def compress(
     check_model(config)
     err.print(plan_text(config))
     data = load_data(data_dir)
+    if config.weights is not None:
+        check_loaded_weights(config, data, allow_near_chance)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
     result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
-    summary = {
-        **console.stage_summary(result),
-        "work_dir": str(work_dir),
-        **write_result(result, out_path),
-    }
+    written = write_result(result, out_path)
+    if write_html:
+        from deepzip.report.html import write_report
+
+        err.print(f"[dim]report: {write_report(out_path, work_dir=work_dir)}[/dim]")
+    summary = {**console.stage_summary(result), "work_dir": str(work_dir), **written}
     if as_json:
         print_json(summary)
         return
@@ -269,3 +294,31 @@ def compress(
         f"{out_path}: {summary['file_bytes']:,} bytes, {summary['ratio']:.1f}× smaller than the "
         f"dense fp32 weights ({summary['dense_bytes']:,} bytes); see `deepzip inspect {out_path}`"
     )
+
+
+def check_loaded_weights(config: CompressConfig, data: Any, allow_near_chance: bool) -> None:
+    """Measure the loaded weights before anything changes them; stop when they score near
+    chance, which almost always means the model was trained on other preprocessing."""
+    from deepzip.metrics import chance_accuracy
+    from deepzip.pipeline import PipelineError, as_task, build
+
+    accuracy = as_task(config, data).evaluate(build(config))
+    labels = data.test_y[: config.test_subset]
+    chance = chance_accuracy(labels)
+    err.print(
+        f"loaded weights {config.weights}: accuracy {percent(accuracy)} on "
+        f"{len(labels):,} test examples, before any change"
+    )
+    if accuracy < chance + 0.1 * (1 - chance) and not allow_near_chance:
+        hint = (
+            "the inputs are normalized with " + str(config.normalization())
+            if config.normalization()
+            else "the inputs are scaled to [0, 1]; a model trained on normalized inputs needs "
+            "--normalize MEAN,STD (0.1307,0.3081 for the usual MNIST normalization)"
+        )
+        raise PipelineError(
+            f"the weights in {config.weights} score {percent(accuracy)}, near chance "
+            f"({percent(chance)}): the model most likely expects other inputs ({hint}). "
+            "Compressing it would retrain it into other preprocessing; --allow-near-chance goes "
+            "on anyway."
+        )

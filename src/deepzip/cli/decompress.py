@@ -28,8 +28,10 @@ def decompress(file: Path, out_path: Path) -> None:
     from deepzip.container import read_dzip
     from deepzip.network import dense_state_dict
     from deepzip.pipeline import save_state_dict, save_torch_state_dict
+    from deepzip.preprocess import RESERVED
 
-    state = dense_state_dict(read_dzip(file))
+    # The recorded input normalization is not a weight of the user's model.
+    state = {k: v for k, v in dense_state_dict(read_dzip(file)).items() if k not in RESERVED}
     if out_path.suffix in (".pt", ".pth"):
         save_torch_state_dict(out_path, state)
     elif out_path.suffix == ".safetensors":

@@ -15,6 +15,8 @@ from deepzip.cli.options import (
     limit_options,
     load_data,
     model_option,
+    normalize_option,
+    normalized,
     seed_option,
     weights_option,
 )
@@ -58,6 +60,7 @@ from deepzip.cli.options import (
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the DSD-trained weights here (.safetensors).",
 )
+@normalize_option
 @json_option
 @seed_option
 @limit_options
@@ -71,6 +74,7 @@ def dsd(
     phase_epochs: int,
     lr: float,
     out_path: Path | None,
+    normalize: str | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -82,7 +86,7 @@ def dsd(
     from deepzip.pipeline import CompressConfig, build, save_state_dict, train_stage
     from deepzip.training import TrainConfig, evaluate
 
-    data = load_data(data_dir).subset(train_limit, test_limit)
+    data = normalized(load_data(data_dir).subset(train_limit, test_limit), normalize)
     base = TrainConfig(epochs=epochs, lr=lr, seed=seed)
     net = build(CompressConfig(model=model, weights=str(weights) if weights else None, train=base))
     errors: dict[str, float] = {}

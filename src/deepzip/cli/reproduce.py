@@ -49,6 +49,12 @@ from deepzip.cli.options import (
 @click.option(
     "--restart", is_flag=True, help="Ignore existing checkpoints and train everything again."
 )
+@click.option(
+    "--report",
+    "write_html",
+    is_flag=True,
+    help="After writing the .dzip files, write the paper point's HTML report beside it.",
+)
 @json_option
 @fail_cleanly
 def reproduce(
@@ -59,6 +65,7 @@ def reproduce(
     work_dir: Path | None,
     point: str,
     restart: bool,
+    write_html: bool,
     as_json: bool,
 ) -> None:
     """Reproduce Deep Compression on MNIST from scratch, then a sparser point beyond it."""
@@ -89,6 +96,10 @@ def reproduce(
         finished,
         restart=restart,
     )
+    if write_html:
+        from deepzip.report.html import write_report
+
+        err.print(f"[dim]report: {write_report(out_path, work_dir=work_dir)}[/dim]")
     if as_json:
         print_json(summary)
         return

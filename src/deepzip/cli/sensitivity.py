@@ -18,6 +18,8 @@ from deepzip.cli.options import (
     limit_options,
     load_data,
     model_option,
+    normalize_option,
+    normalized,
     seed_option,
     weights_option,
 )
@@ -47,6 +49,7 @@ from deepzip.cli.options import (
     show_default=True,
     help="Accuracy drop allowed per layer (absolute) when choosing sparsities.",
 )
+@normalize_option
 @json_option
 @seed_option
 @limit_options
@@ -58,6 +61,7 @@ def sensitivity(
     epochs: int,
     ratios: str,
     budget: float,
+    normalize: str | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -78,7 +82,7 @@ def sensitivity(
         raise click.BadParameter(
             f"{ratios!r} is not a comma-separated list of numbers", param_hint="--ratios"
         ) from None
-    data = load_data(data_dir).subset(train_limit, test_limit)
+    data = normalized(load_data(data_dir).subset(train_limit, test_limit), normalize)
     config = CompressConfig(
         model=model,
         weights=str(weights) if weights else None,

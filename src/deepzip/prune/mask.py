@@ -59,7 +59,7 @@ def attach_mask(module: nn.Module, mask: torch.Tensor | np.ndarray) -> None:
         raise ValueError(
             f"mask shape {tuple(mask_t.shape)} != weight shape {tuple(module.weight.shape)}"
         )
-    mask_t = mask_t.to(torch.bool)
+    mask_t = mask_t.to(device=module.weight.device, dtype=torch.bool)  # on the weight's device
     for p in _parametrizations(module):
         if isinstance(p, PruningMask):
             p.mask &= mask_t

@@ -99,7 +99,7 @@ def prune_step(model: nn.Module, config: PruneConfig, step: int) -> None:
         for module in select_layers(model, config.layers).values():
             mask = get_mask(module)
             new = quality_mask(
-                effective_weight(module), quality, None if mask is None else mask.numpy()
+                effective_weight(module), quality, None if mask is None else mask.cpu().numpy()
             )
             attach_mask(module, torch.from_numpy(new))
         return
@@ -110,7 +110,7 @@ def prune_step(model: nn.Module, config: PruneConfig, step: int) -> None:
         weights = {n: effective_weight(m) for n, m in layers.items()}
         current = {n: get_mask(m) for n, m in layers.items()}
         masks = global_sparsity_masks(
-            weights, sparsity, {n: c.numpy() for n, c in current.items() if c is not None}
+            weights, sparsity, {n: c.cpu().numpy() for n, c in current.items() if c is not None}
         )
         for name, module in layers.items():
             attach_mask(module, torch.from_numpy(masks[name]))
@@ -120,7 +120,7 @@ def prune_step(model: nn.Module, config: PruneConfig, step: int) -> None:
         new = sparsity_mask(
             effective_weight(module),
             _step_sparsity(targets[name], step, config.steps),
-            None if mask is None else mask.numpy(),
+            None if mask is None else mask.cpu().numpy(),
         )
         attach_mask(module, torch.from_numpy(new))
 

@@ -79,12 +79,12 @@ def sensitivity_analysis(
     accuracy: dict[str, tuple[float, ...]] = {}
     for name, module in select_layers(probe, layers).items():
         original = module.weight.detach().clone()
-        weights = original.numpy()
+        weights = original.cpu().numpy()
         points = []
         for ratio in ratios:
             mask = sparsity_mask(weights, ratio, weights != 0)
             with torch.no_grad():
-                module.weight.copy_(original * torch.from_numpy(mask))
+                module.weight.copy_(original * torch.from_numpy(mask).to(original.device))
             acc = evaluate(probe)
             points.append(acc)
             if on_point is not None:

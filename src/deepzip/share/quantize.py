@@ -119,7 +119,7 @@ def share_layer(module: nn.Module, bits: int, config: QuantizeConfig) -> None:
     """
     weight = effective_weight(module)
     mask_t = get_mask(module)
-    mask = mask_t.numpy().copy() if mask_t is not None else np.ones(weight.shape, dtype=bool)
+    mask = mask_t.cpu().numpy().copy() if mask_t is not None else np.ones(weight.shape, dtype=bool)
     values = weight[mask]
     codes = np.zeros(weight.shape, dtype=np.int32)
     centroids = np.zeros(1)
@@ -178,7 +178,7 @@ def _layer_metadata(module: nn.Module) -> dict:
 
 
 def _codebook(shared: SharedWeights) -> np.ndarray:
-    codebook = shared.centroids.detach().numpy().astype(np.float32)
+    codebook = shared.centroids.detach().cpu().numpy().astype(np.float32)
     codebook[0] = 0.0  # the zero code; training cannot move it (it gets no gradient), but be exact
     return codebook
 
@@ -201,9 +201,9 @@ def compressed_layers(
                 name=name,
                 kind=layer_kind(module),
                 codebook=_codebook(shared),
-                codes=shared.codes.numpy().astype(dtype),
-                mask=shared.mask.numpy().copy(),
-                bias=None if bias is None else bias.detach().numpy().astype(np.float32),
+                codes=shared.codes.cpu().numpy().astype(dtype),
+                mask=shared.mask.cpu().numpy().copy(),
+                bias=None if bias is None else bias.detach().cpu().numpy().astype(np.float32),
                 weight_bits=bits,
                 index_bits=config.layer_index_bits.get(name, config.index_bits),
                 metadata=_layer_metadata(module),

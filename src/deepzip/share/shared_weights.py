@@ -80,10 +80,11 @@ def attach_shared(
     shape = tuple(module.weight.shape)
     if codes.shape != shape:
         raise ValueError(f"codes shape {codes.shape} != weight shape {shape}")
+    device = module.weight.device  # centroids, codes and mask live where the weight lives
     shared = SharedWeights(
-        torch.from_numpy(np.asarray(centroids, dtype=np.float32)),
-        torch.from_numpy(codes.astype(np.int32)),
-        torch.from_numpy(mask.astype(bool)),
+        torch.from_numpy(np.asarray(centroids, dtype=np.float32)).to(device),
+        torch.from_numpy(codes.astype(np.int32)).to(device),
+        torch.from_numpy(mask.astype(bool)).to(device),
     )
     # unsafe: the forward ignores the original weight, so torch need not check it reproduces it.
     parametrize.register_parametrization(module, "weight", shared, unsafe=True)

@@ -257,3 +257,17 @@ def test_smaller_file_options_keep_the_function(tiny_data, tmp_path):
     with torch.no_grad():
         x = tiny_data.test_x[:50]
         torch.testing.assert_close(to_torch(back)(x), result.model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_setting_added_by_a_newer_version_counts_as_changed(tiny_data, tmp_path):
+    """A work directory from before the cluster cap: its quantized stages were made without it,
+    so they are redone; the baseline and pruning rounds are reused."""
+    import json
+
+    run_pipeline(CONFIG, tiny_data, tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["quantize"]["weights_per_cluster"]
+    (tmp_path / "config.json").write_text(json.dumps(saved, sort_keys=True))
+    rec = Messages()
+    run_pipeline(CONFIG, tiny_data, tmp_path, rec)
+    assert [resumed for _, resumed in rec.events] == [True, True, True, False, False]

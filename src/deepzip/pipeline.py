@@ -269,17 +269,17 @@ def _checkpoints(work: Path) -> list[Path]:
     return [path for pattern in names for path in sorted(work.glob(pattern))]
 
 
-def _stage_settings(config: CompressConfig) -> list[dict[str, Any]]:
-    """Per stage of ``config.stages()``, the settings that determine its checkpoint: its own and
-    those of every stage before it."""
-    d = json.loads(to_json(config))
+def _stage_settings(d: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+    """Per stage, the settings (from a config's JSON dict) that determine its checkpoint: its
+    own and those of every stage before it. The dict is compared as written, so a setting that a
+    newer deepzip added (absent from an older work directory's config.json) counts as changed."""
     keys = ("model", "weights", "train", "train_subset", "test_subset", "input_mean", "input_std")
     baseline = {k: d.get(k) for k in keys}
     pruned = {**baseline, "prune": d.get("prune")}
     quantized = {**pruned, "quantize": d.get("quantize")}
     finetuned = {**quantized, **{k: d.get(k) for k in ("finetune_epochs", "finetune_lr_factor")}}
     by_group = {"baseline": baseline, "prune": pruned, "quantize": quantized}
-    return [by_group.get(s.split("-")[0], finetuned) for s in config.stages()]
+    return [by_group.get(s.split("-")[0], finetuned) for s in stages]
 
 
 def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> int:
@@ -295,7 +295,8 @@ def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> 
             )
         return 0
     try:
-        old = from_json(CompressConfig, config_path.read_text())
+        text = config_path.read_text()
+        old = from_json(CompressConfig, text)
     except (ValueError, TypeError, KeyError):
         return 0  # written by another version of deepzip: nothing is known to match
     if (old.model, old.weights) != (config.model, config.weights):
@@ -304,8 +305,8 @@ def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> 
             f"{f', weights {old.weights}' if old.weights else ''}); use another work directory "
             "or restart (--restart)"
         )
-    new_settings = _stage_settings(config)
-    old_settings = dict(zip(old.stages(), _stage_settings(old), strict=True))
+    new_settings = _stage_settings(json.loads(to_json(config)), stages)
+    old_settings = dict(zip(old.stages(), _stage_settings(json.loads(text), old.stages())))
     keep = 0
     while keep < len(stages) and old_settings.get(stages[keep]) == new_settings[keep]:
         keep += 1

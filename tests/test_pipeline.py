@@ -92,12 +92,80 @@ def test_resuming_a_finished_run_does_no_work(tiny_data, tmp_path):
 
 def test_foreign_work_dir_is_refused_unless_restarted(tiny_data, tmp_path):
     run_pipeline(CONFIG, tiny_data, tmp_path)
-    other = CompressConfig(**{**CONFIG.__dict__, "finetune_epochs": 2})
+    other = CompressConfig(**{**CONFIG.__dict__, "model": "deepzip.models:lenet_300_100"})
     with pytest.raises(PipelineError, match="another configuration"):
         run_pipeline(other, tiny_data, tmp_path)
     rec = Recorder()
     run_pipeline(other, tiny_data, tmp_path, rec, restart=True)
     assert not any(resumed for _, resumed in rec.events)
+
+
+class Messages(Recorder):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def message(self, text):
+        self.messages.append(text)
+
+
+def test_changed_settings_redo_only_the_later_stages(tiny_data, tmp_path):
+    """Issue 15: after a pruning-only change the trained baseline is reused, not trained again;
+    after a bit-width change the pruned network is reused too; the message says which."""
+    first = run_pipeline(CONFIG, tiny_data, tmp_path)
+    prune = PruneConfig(sparsity={"fc1": 0.8, "fc2": 0.9, "fc3": 0.5}, steps=2, retrain_epochs=1)
+    pruned_differently = CompressConfig(**{**CONFIG.__dict__, "prune": prune})
+    rec = Messages()
+    second = run_pipeline(pruned_differently, tiny_data, tmp_path, rec)
+    assert rec.events == [
+        ("baseline", True),
+        ("prune-1", False),
+        ("prune-2", False),
+        ("quantize", False),
+        ("finetune", False),
+    ]
+    assert second.stages[0] == first.stages[0]  # the same baseline, not retrained
+    assert rec.messages == [
+        f"{tmp_path}: settings changed from stage prune-1 on; reusing baseline; "
+        "redoing prune-1, prune-2, quantize, finetune"
+    ]
+    assert second.layers[0].density == pytest.approx(0.2, abs=1e-3)
+
+    fewer_bits = CompressConfig(
+        **{**pruned_differently.__dict__, "quantize": QuantizeConfig(fc_bits=3)}
+    )
+    rec = Messages()
+    third = run_pipeline(fewer_bits, tiny_data, tmp_path, rec)
+    assert [resumed for _, resumed in rec.events] == [True, True, True, False, False]
+    assert third.stages[:3] == second.stages[:3]
+    assert all(len(layer.codebook) <= 8 for layer in third.layers)
+    assert "reusing baseline, prune-1, prune-2; redoing quantize, finetune" in rec.messages[0]
+
+    # Fewer pruning rounds: the checkpoint of the round that no longer exists is removed.
+    one_round = CompressConfig(
+        **{**fewer_bits.__dict__, "prune": PruneConfig(sparsity=0.9, steps=1, retrain_epochs=1)}
+    )
+    run_pipeline(one_round, tiny_data, tmp_path)
+    assert not (tmp_path / "prune-2.pt").exists()
+
+
+def test_wrong_layer_name_fails_before_any_work(tiny_data, tmp_path):
+    from deepzip.pipeline import check_config
+
+    typo = PruneConfig(sparsity={"fc1": 0.9, "layer1": 0.5})
+    config = CompressConfig(**{**CONFIG.__dict__, "prune": typo})
+    with pytest.raises(
+        PipelineError, match=r"prune.sparsity: no compressible layer named 'layer1'"
+    ):
+        check_config(config)
+    rec = Recorder()
+    with pytest.raises(PipelineError, match="layer1"):
+        run_pipeline(config, tiny_data, tmp_path / "w", rec)
+    assert rec.events == []  # no stage started
+    assert not (tmp_path / "w").exists()  # nothing written
+    bits = QuantizeConfig(bits={"conv9": 4})
+    with pytest.raises(PipelineError, match=r"quantize\.bits: .*conv9"):
+        check_config(CompressConfig(**{**CONFIG.__dict__, "quantize": bits}))
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tiny_data, tmp_path):
@@ -189,3 +257,17 @@ def test_smaller_file_options_keep_the_function(tiny_data, tmp_path):
     with torch.no_grad():
         x = tiny_data.test_x[:50]
         torch.testing.assert_close(to_torch(back)(x), result.model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_setting_added_by_a_newer_version_counts_as_changed(tiny_data, tmp_path):
+    """A work directory from before the cluster cap: its quantized stages were made without it,
+    so they are redone; the baseline and pruning rounds are reused."""
+    import json
+
+    run_pipeline(CONFIG, tiny_data, tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["quantize"]["weights_per_cluster"]
+    (tmp_path / "config.json").write_text(json.dumps(saved, sort_keys=True))
+    rec = Messages()
+    run_pipeline(CONFIG, tiny_data, tmp_path, rec)
+    assert [resumed for _, resumed in rec.events] == [True, True, True, False, False]

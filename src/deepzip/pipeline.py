@@ -2,9 +2,11 @@
 fine-tune centroids, with a checkpoint after every stage so that an interrupted run resumes.
 
 Stages run in order; each writes ``<work_dir>/<stage>.pt`` atomically (a torch ``state_dict`` and
-JSON strings, loadable with ``weights_only=True``). On a later run with the same configuration the
-pipeline loads the newest checkpoint and continues after it; a work directory written for another
-configuration is refused rather than mixed.
+JSON strings, loadable with ``weights_only=True``). On a later run the pipeline loads the newest
+checkpoint and continues after it. When settings changed, the stages whose own settings (and those
+of the stages before them) are unchanged are reused and only the later ones are redone: changing
+the bit widths keeps the trained baseline and the pruned network. A work directory written for
+another model or other weights is refused rather than mixed.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from torch import nn
 from deepzip._files import atomic_write
 from deepzip.capture import fold_batchnorm
 from deepzip.compressed import CompressedLayer
-from deepzip.config import to_json
+from deepzip.config import from_json, to_json
 from deepzip.layers import select_layers
 from deepzip.models import MODELS
+from deepzip.preprocess import Normalization
 from deepzip.prune.mask import attach_mask, get_mask, weights_kept
 from deepzip.prune.schedule import PruneConfig, prune_step
 from deepzip.share.quantize import QuantizeConfig, compressed_layers, round_values, share_weights
 from deepzip.share.shared_weights import attach_shared, get_shared
+from deepzip.task import Task
 from deepzip.training import TensorData, TrainConfig, evaluate, train
 
 CHECKPOINT_FORMAT = "deepzip-checkpoint/1"
@@ -53,18 +57,46 @@ class CompressConfig:
     finetune_lr_factor: float = 0.01
     train_subset: int | None = None
     test_subset: int | None = None
+    # The user's input normalization, per channel (deepzip.preprocess): applied to TensorData
+    # inputs and recorded in the .dzip file.
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
+
+    def normalization(self) -> Normalization | None:
+        if self.input_mean is None and self.input_std is None:
+            return None
+        return Normalization(tuple(self.input_mean or ()), tuple(self.input_std or ()))
 
     def stages(self) -> list[str]:
         rounds = [f"prune-{i}" for i in range(1, self.prune.steps + 1)]
         return ["baseline", *rounds, "quantize", "finetune"]
 
+    def plan(self) -> list[tuple[str, int]]:
+        """Each stage with its training epochs (the baseline trains none when given weights)."""
+        epochs = {
+            "baseline": 0 if self.weights is not None else self.train.epochs,
+            "quantize": 0,
+            "finetune": self.finetune_epochs,
+        }
+        for step in range(1, self.prune.steps + 1):
+            epochs[f"prune-{step}"] = self.prune.epochs_after(step)
+        return [(stage, epochs[stage]) for stage in self.stages()]
+
 
 @dataclass(frozen=True)
 class StageResult:
+    """One finished stage. ``metric`` is the task's measure (higher is better; top-1 accuracy
+    for classification); ``error`` is ``1 - metric``, the top-1 error for classification."""
+
     stage: str
     error: float
     weights_kept: float
     seconds: float
+    metric: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.metric is None:  # a checkpoint written before metrics were generic
+            object.__setattr__(self, "metric", 1.0 - self.error)
 
 
 @dataclass
@@ -73,6 +105,7 @@ class PipelineResult:
     stages: list[StageResult]
     model: nn.Module
     layers: list[CompressedLayer]
+    metric_name: str = "accuracy"
 
     def error_after(self, stage: str) -> float:
         """Test error after ``stage``; ``"prune"`` means after the last pruning round."""
@@ -90,6 +123,9 @@ class Reporter:
     def step(self, done: int, total: int) -> None: ...
 
     def stage_end(self, result: StageResult) -> None: ...
+
+    def message(self, text: str) -> None:
+        """Something the user should know (which checkpoints are reused, which stages redone)."""
 
 
 def load_model_factory(spec: str) -> Callable[[], nn.Module]:
@@ -128,6 +164,34 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PipelineError(f"{path} does not hold a state_dict of tensors")
     return state
+
+
+def check_config(config: CompressConfig, model: nn.Module | None = None) -> nn.Module:
+    """Build ``config``'s model (or take ``model``) and check every layer name and value it uses
+    against it, so that a typo fails before any data is loaded or any epoch runs; returns the
+    fresh model."""
+    if model is None:
+        model = build(config)
+    elif not select_layers(model):
+        raise PipelineError("the model has no Linear or Conv2d layer to compress")
+    try:
+        config.normalization()
+    except ValueError as exc:
+        raise PipelineError(f"input normalization: {exc}") from None
+    named = {
+        "prune.sparsity": list(config.prune.sparsity)
+        if isinstance(config.prune.sparsity, dict)
+        else None,
+        "prune.layers": config.prune.layers,
+        "quantize.bits": list(config.quantize.bits) or None,
+        "quantize.layer_index_bits": list(config.quantize.layer_index_bits) or None,
+    }
+    for setting, names in named.items():
+        try:
+            select_layers(model, names)
+        except KeyError as exc:
+            raise PipelineError(f"{setting}: {exc.args[0]}") from None
+    return model
 
 
 def build(config: CompressConfig) -> nn.Module:
@@ -201,34 +265,106 @@ def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
 # --- the run ------------------------------------------------------------------------------------
 
 
+def _checkpoints(work: Path) -> list[Path]:
+    names = ("baseline.pt", "prune-*.pt", "quantize.pt", "finetune.pt")
+    return [path for pattern in names for path in sorted(work.glob(pattern))]
+
+
+def _stage_settings(d: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+    """Per stage, the settings (from a config's JSON dict) that determine its checkpoint: its
+    own and those of every stage before it. The dict is compared as written, so a setting that a
+    newer deepzip added (absent from an older work directory's config.json) counts as changed."""
+    keys = ("model", "weights", "train", "train_subset", "test_subset", "input_mean", "input_std")
+    baseline = {k: d.get(k) for k in keys}
+    pruned = {**baseline, "prune": d.get("prune")}
+    quantized = {**pruned, "quantize": d.get("quantize")}
+    finetuned = {**quantized, **{k: d.get(k) for k in ("finetune_epochs", "finetune_lr_factor")}}
+    by_group = {"baseline": baseline, "prune": pruned, "quantize": quantized}
+    return [by_group.get(s.split("-")[0], finetuned) for s in stages]
+
+
+def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> int:
+    """How many of ``config``'s stages may be resumed from ``work``'s checkpoints: those whose
+    settings equal the ones the checkpoints were made with. Refuses another model's checkpoints."""
+    config_path = work / "config.json"
+    stages = config.stages()
+    if not config_path.exists():
+        if _checkpoints(work):
+            raise PipelineError(
+                f"{work} holds checkpoints of unknown settings; use another work directory or "
+                "restart (--restart)"
+            )
+        return 0
+    try:
+        text = config_path.read_text()
+        old = from_json(CompressConfig, text)
+    except (ValueError, TypeError, KeyError):
+        return 0  # written by another version of deepzip: nothing is known to match
+    if (old.model, old.weights) != (config.model, config.weights):
+        raise PipelineError(
+            f"{work} holds checkpoints of another configuration (model {old.model}"
+            f"{f', weights {old.weights}' if old.weights else ''}); use another work directory "
+            "or restart (--restart)"
+        )
+    new_settings = _stage_settings(json.loads(to_json(config)), stages)
+    old_settings = dict(zip(old.stages(), _stage_settings(json.loads(text), old.stages())))
+    keep = 0
+    while keep < len(stages) and old_settings.get(stages[keep]) == new_settings[keep]:
+        keep += 1
+    done = {path.stem for path in _checkpoints(work)}
+    if keep < len(stages) and done - set(stages[:keep]):
+        reused = [s for s in stages[:keep] if s in done]
+        reporter.message(
+            f"{work}: settings changed from stage {stages[keep]} on; "
+            + (f"reusing {', '.join(reused)}; " if reused else "")
+            + f"redoing {', '.join(stages[keep:])}"
+        )
+    return keep
+
+
+def as_task(config: CompressConfig, data: TensorData | Task) -> Task:
+    """The task a run trains and measures on: ``data`` itself, or in-memory tensors cut to
+    ``config``'s subsets and normalized with its normalization, with accuracy as the metric."""
+    if isinstance(data, Task):
+        return data
+    data = data.subset(config.train_subset, config.test_subset)
+    norm = config.normalization()
+    if norm is not None:
+        train_x, test_x = norm.apply(data.train_x), norm.apply(data.test_x)
+        data = TensorData(train_x, data.train_y, test_x, data.test_y)
+    return Task.from_tensors(data)
+
+
 def run_pipeline(
     config: CompressConfig,
-    data: TensorData,
+    data: TensorData | Task,
     work_dir: str | Path,
     reporter: Reporter | None = None,
     restart: bool = False,
+    model: nn.Module | None = None,
 ) -> PipelineResult:
-    """Run (or resume) all stages of ``config`` on ``data``; checkpoints go to ``work_dir``."""
+    """Run (or resume) all stages of ``config``; checkpoints go to ``work_dir``.
+
+    ``data`` is in-memory tensors (trained with deepzip's SGD loop, measured by accuracy) or a
+    :class:`~deepzip.task.Task` with the user's own training and metric. ``model``, when given,
+    is the fresh model to compress (on any device) instead of one built from ``config.model``;
+    ``config.model`` still names it in the work directory.
+    """
     reporter = reporter or Reporter()
-    # Build first: a bad model spec or weights file must fail before anything is written.
-    model = build(config)
-    data = data.subset(config.train_subset, config.test_subset)
+    # Check first: a bad model spec, weights file or layer name must fail before anything is
+    # written.
+    model = check_config(config, model)
+    task = as_task(config, data)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
     stages = config.stages()
-    if restart:
-        for stage in stages:
-            (work / f"{stage}.pt").unlink(missing_ok=True)
-    if config_path.exists() and not restart:
-        if config_path.read_text() != to_json(config):
-            raise PipelineError(
-                f"{work} holds checkpoints of another configuration; use another work directory "
-                "or restart (--restart)"
-            )
-    else:
-        text = to_json(config).encode()
-        atomic_write(config_path, lambda f: f.write(text))
+    keep = 0 if restart else _reusable_stages(work, config, reporter)
+    for path in _checkpoints(work):
+        if path.stem not in stages[:keep]:
+            path.unlink()
+    text = to_json(config).encode()
+    atomic_write(config_path, lambda f: f.write(text))
 
     results: list[StageResult] = []
     done = [s for s in stages if (work / f"{s}.pt").exists()]
@@ -244,7 +380,7 @@ def run_pipeline(
             reporter.stage_end(result)
 
     def fit(cfg: TrainConfig) -> None:
-        train(model, data.train_x, data.train_y, cfg, on_batch=reporter.step)
+        task.train(model, cfg, reporter.step)
 
     for stage in stages[first:]:
         reporter.stage_start(stage, resumed=False)
@@ -267,16 +403,67 @@ def run_pipeline(
         elif stage == "finetune":
             fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
             round_values(model, config.quantize)
+        metric = task.evaluate(model)
         result = StageResult(
             stage,
-            error=1.0 - evaluate(model, data.test_x, data.test_y),
+            error=1.0 - metric,
             weights_kept=weights_kept(model),
             seconds=time.perf_counter() - start,
+            metric=metric,
         )
         results.append(result)
         save_checkpoint(work / f"{stage}.pt", model, stage, results)
         reporter.stage_end(result)
-    return PipelineResult(config, results, model, compressed_layers(model, config.quantize))
+    layers = compressed_layers(model, config.quantize)
+    return PipelineResult(config, results, model, layers, task.metric_name)
+
+
+def train_stage(
+    model: nn.Module,
+    data: TensorData,
+    stage: str,
+    config: TrainConfig,
+    reporter: Reporter | None = None,
+) -> StageResult:
+    """Train ``model`` as one reported stage outside a pipeline run (sensitivity's and DSD's
+    baselines and phases); returns the stage's test error and kept weights."""
+    reporter = reporter or Reporter()
+    reporter.stage_start(stage, resumed=False)
+    start = time.perf_counter()
+    train(model, data.train_x, data.train_y, config, on_batch=reporter.step)
+    result = StageResult(
+        stage,
+        error=1.0 - evaluate(model, data.test_x, data.test_y),
+        weights_kept=weights_kept(model),
+        seconds=time.perf_counter() - start,
+    )
+    reporter.stage_end(result)
+    return result
+
+
+def write_result(
+    result: PipelineResult, path: str | Path, example_inputs: Any = None
+) -> dict[str, Any]:
+    """Write the pipeline's model as a .dzip file, its network captured on ``example_inputs``
+    (raw inputs, as the data holds them: the run's normalization is applied here); its path and
+    sizes (``file_bytes``, ``dense_bytes``, ``ratio``: the dense fp32 size over the file's real
+    size)."""
+    from deepzip.container import write_dzip
+    from deepzip.network import to_compressed_model
+
+    norm = result.config.normalization()
+    if example_inputs is not None and norm is not None:
+        example_inputs = norm.apply(example_inputs)
+    compressed = to_compressed_model(result.model, result.config.quantize, example_inputs)
+    if norm is not None:  # recorded as reserved plain tensors (docs/FORMAT.md, "Tensors")
+        compressed.tensors.update(norm.to_tensors())
+    file_bytes = write_dzip(path, compressed)
+    return {
+        "out": str(path),
+        "file_bytes": file_bytes,
+        "dense_bytes": compressed.dense_bytes,
+        "ratio": compressed.dense_bytes / file_bytes,
+    }
 
 
 def demo_config(**overrides: Any) -> CompressConfig:
@@ -310,7 +497,10 @@ __all__ = [
     "PipelineResult",
     "Reporter",
     "StageResult",
+    "Task",
+    "as_task",
     "build",
+    "check_config",
     "demo_config",
     "load_checkpoint",
     "load_model_factory",
@@ -319,6 +509,8 @@ __all__ = [
     "save_checkpoint",
     "save_state_dict",
     "save_torch_state_dict",
+    "train_stage",
+    "write_result",
 ]
 
 

@@ -8,9 +8,9 @@ and a user's own loop works just as well. This module is the loop deepzip's own 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -18,6 +18,19 @@ from torch import nn
 
 #: Called as ``on_batch(done, total)`` after each optimisation step.
 BatchCallback = Callable[[int, int], None]
+#: ``loss_fn(outputs, targets)`` -> scalar tensor; cross-entropy by default.
+LossFn = Callable[[Any, Any], torch.Tensor]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (inputs are moved there batch by batch)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,15 @@ class TrainConfig:
         return replace(self, epochs=epochs, lr=self.lr * lr_factor)
 
 
+def as_inputs(a: np.ndarray) -> torch.Tensor:
+    """Model inputs from an array: uint8 images are scaled to [0, 1], images (N, H, W) get a
+    channel axis; float arrays are taken as they are."""
+    a = np.asarray(a)
+    scale = 255.0 if a.dtype == np.uint8 else 1.0
+    x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / scale)
+    return x.unsqueeze(1) if x.ndim == 3 else x
+
+
 @dataclass(frozen=True, eq=False)
 class TensorData:
     """A classification data set as tensors: images float32 (N, C, H, W) in [0, 1], labels int64."""
@@ -64,16 +86,18 @@ class TensorData:
         test_images: np.ndarray,
         test_labels: np.ndarray,
     ) -> TensorData:
-        """From uint8 images (N, H, W) and integer labels (N,), as the IDX reader returns them."""
-
-        def images(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / 255.0).unsqueeze(1)
+        """From images and labels: uint8 images (N, H, W) as the IDX reader returns them are
+        scaled to [0, 1] and given a channel axis; float inputs (N, C, H, W) or (N, D) are taken
+        as they are."""
 
         def labels(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.asarray(a, dtype=np.int64))
 
         return cls(
-            images(train_images), labels(train_labels), images(test_images), labels(test_labels)
+            as_inputs(train_images),
+            labels(train_labels),
+            as_inputs(test_images),
+            labels(test_labels),
         )
 
     def subset(self, train: int | None = None, test: int | None = None) -> TensorData:
@@ -89,57 +113,90 @@ def train(
     y: torch.Tensor,
     config: TrainConfig,
     on_batch: BatchCallback | None = None,
+    loss_fn: LossFn | None = None,
 ) -> float:
     """Train ``model`` in place with seeded SGD; returns the mean loss of the last epoch.
 
-    Build the optimizer here, after any parametrization was attached: weight sharing adds the
-    centroids as new parameters.
+    Batches go to the model's device. Build the optimizer here, after any parametrization was
+    attached: weight sharing adds the centroids as new parameters.
     """
     if len(x) != len(y):
         raise ValueError(f"{len(x)} inputs but {len(y)} labels")
     if config.epochs == 0 or len(x) == 0:
         return float("nan")
     generator = torch.Generator().manual_seed(config.seed)
+
+    def batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            yield x[batch], y[batch]
+
+    steps_per_epoch = math.ceil(len(x) / config.batch_size)
+    return train_batches(model, batches, steps_per_epoch, config, on_batch, loss_fn) / len(x)
+
+
+def train_batches(
+    model: nn.Module,
+    batches: Callable[[], Iterable[tuple[Any, Any]]],
+    steps_per_epoch: int,
+    config: TrainConfig,
+    on_batch: BatchCallback | None = None,
+    loss_fn: LossFn | None = None,
+) -> float:
+    """The SGD loop over any source of batches: ``batches()`` yields one epoch of (inputs,
+    targets), e.g. a torch ``DataLoader``; returns the summed loss × batch size of the last
+    epoch. ``config.batch_size`` is the loader's business here."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    steps_per_epoch = math.ceil(len(x) / config.batch_size)
     total = steps_per_epoch * config.epochs
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    device = model_device(model)
     model.train()
     step = 0
     epoch_loss = 0.0
     for _ in range(config.epochs):
-        order = torch.randperm(len(x), generator=generator)
         epoch_loss = 0.0
-        for start in range(0, len(x), config.batch_size):
+        for inputs, targets in batches():
             if config.schedule == "cosine":
                 for group in optimizer.param_groups:
-                    group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            batch = order[start : start + config.batch_size]
+                    group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * min(step / total, 1)))
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[batch]), y[batch])
+            loss = loss_fn(model(_to(inputs, device)), _to(targets, device))
             loss.backward()
             optimizer.step()
-            epoch_loss += loss.item() * len(batch)
+            epoch_loss += loss.item() * len(inputs)
             step += 1
             if on_batch is not None:
                 on_batch(step, total)
     model.eval()
-    return epoch_loss / len(x)
+    return epoch_loss
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy of ``model`` on (x, y), in [0, 1]."""
-    if len(x) == 0:
-        raise ValueError("cannot evaluate on an empty data set")
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The model's outputs for all of ``x`` (on the CPU), in batches on the model's device."""
     was_training = model.training
     model.eval()
-    correct = 0
-    for start in range(0, len(x), batch_size):
-        logits = model(x[start : start + batch_size])
-        correct += int((logits.argmax(dim=1) == y[start : start + batch_size]).sum())
+    device = model_device(model)
+    outputs = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
     model.train(was_training)
-    return correct / len(x)
+    return torch.cat(outputs)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 1000,
+    metric: Callable[[Any, Any], float] | None = None,
+) -> float:
+    """``metric(outputs, y)`` of ``model`` on ``x``: top-1 accuracy in [0, 1] by default."""
+    from deepzip.metrics import accuracy
+
+    if len(x) == 0:
+        raise ValueError("cannot evaluate on an empty data set")
+    return (metric or accuracy)(predict(model, x, batch_size), y)

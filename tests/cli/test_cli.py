@@ -28,7 +28,10 @@ def test_help_lists_commands():
 
 @pytest.mark.mnist
 def test_demo_json_keys_on_real_mnist(mnist_dir, tmp_path):
-    result = deepzip("demo", "--data", mnist_dir, "--json", *QUICK, "--work-dir", tmp_path)
+    out = tmp_path / "demo.dzip"
+    result = deepzip(
+        "demo", "--data", mnist_dir, "--json", *QUICK, "--work-dir", tmp_path, "--out", out
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     for key in ("baseline_error", "pruned_error", "quantized_error", "weights_kept"):
@@ -126,10 +129,17 @@ def test_compress_writes_layers_and_resumes(mnist_dir, tmp_path):
     assert second.stderr.count("resumed") == 3
     assert json.loads(second.stdout)["stages"][-1]["error"] == summary["stages"][-1]["error"]
 
-    # Other settings in the same work directory are refused.
+    # Other bit widths in the same work directory: the trained and pruned stages are reused.
     third = deepzip(*[a if a != "4" else "3" for a in args])
-    assert third.returncode == 1
-    assert "another configuration" in third.stderr
+    assert third.returncode == 0, third.stderr
+    assert "reusing baseline, prune-1, prune-2; redoing quantize, finetune" in third.stderr
+    assert third.stderr.count("resumed") == 3
+    assert all(layer["clusters"] <= 8 for layer in json.loads(third.stdout)["layers"])
+
+    # Another model in the same work directory is refused.
+    fourth = deepzip(*args, "--model", "deepzip.models:lenet_300_100")
+    assert fourth.returncode == 1
+    assert "another configuration" in fourth.stderr
 
 
 @pytest.mark.mnist

@@ -23,7 +23,7 @@ def test_default_bits_conv_8_fc_5_and_pruned_stay_zero():
     share_weights(model)
     layers = {layer.name: layer for layer in compressed_layers(model)}
     assert {n: layers[n].weight_bits for n in layers} == {
-        "conv1": 8,
+        "conv1": 5,  # 100 kept weights: capped at about one cluster per 4 (see below)
         "conv2": 8,
         "fc1": 5,
         "fc2": 5,
@@ -74,8 +74,9 @@ def test_fewer_survivors_than_clusters_and_fully_pruned_layer():
 
     attach_mask(model.fc3, mask)
     attach_mask(model.fc2, torch.zeros(100, 300, dtype=torch.bool))
-    share_weights(model)
-    layers = {layer.name: layer for layer in compressed_layers(model)}
+    uncapped = QuantizeConfig(weights_per_cluster=0)  # the edge case itself, without the cap
+    share_weights(model, uncapped)
+    layers = {layer.name: layer for layer in compressed_layers(model, uncapped)}
     assert len(layers["fc3"].codebook) == 4  # the zero code and one per survivor
     assert layers["fc2"].num_kept == 0
     np.testing.assert_array_equal(layers["fc2"].codebook, [0.0])
@@ -129,3 +130,31 @@ def test_half_values_round_centroids_and_biases_to_float16():
         np.testing.assert_array_equal(module.bias.detach().numpy(), layer.bias)
     with pytest.raises(ValueError, match="value_bits"):
         QuantizeConfig(value_bits=8)
+
+
+def test_clusters_capped_by_kept_weights():
+    """Issue 15: a 3×3 conv with 230 kept weights at 8 bits got 231 clusters, sharing nothing.
+    The cap allows about one cluster per 4 kept weights, rounded to a power of two: 6 bits."""
+    from deepzip.share import capped_layers
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8, 4))
+    mask = torch.zeros(8 * 8 * 9, dtype=torch.bool)
+    mask[torch.randperm(mask.numel())[:230]] = True
+    from deepzip.prune import attach_mask
+
+    attach_mask(model[0], mask.reshape(8, 8, 3, 3))
+    config = QuantizeConfig(conv_bits=8, fc_bits=5)
+    share_weights(model, config)
+    conv, fc = compressed_layers(model, config)
+    assert conv.weight_bits == 6 and len(conv.codebook) <= 64  # 63 clusters and the zero
+    assert len(conv.codebook) - 1 <= 230 / 4 * 1.2
+    assert fc.weight_bits == 3  # 32 weights: 8 clusters
+    assert capped_layers(model, config) == {"0": (8, 6), "2": (5, 3)}
+    # The file stores it, and the dense weight still has at most 63 distinct non-zero values.
+    assert len(np.unique(conv.dense_weight()[conv.mask])) <= 63
+
+    uncapped = QuantizeConfig(conv_bits=8, weights_per_cluster=0)
+    assert uncapped.capped_bits("0", "conv2d", 230) == 8
+    assert config.capped_bits("0", "conv2d", 330) == 6  # LeNet-5's conv1 at 66% kept
+    assert config.capped_bits("0", "conv2d", 3000) == 8  # plenty of weights: as asked

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -16,7 +18,8 @@ from rich.table import Table
 
 from deepzip.pipeline import Reporter, StageResult
 
-err = Console(stderr=True, highlight=False)
+# Lines to a log (no terminal) are not wrapped: a message split at 80 columns is hard to grep.
+err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 # Tables are wide (Deep Compression's have ten columns): when stdout is a file or a pipe, where
 # rich would assume 80 columns and squash them, give them room.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -32,27 +35,44 @@ def percent(x: float) -> str:
 
 
 class ProgressReporter(Reporter):
-    """Draws one progress bar per training stage and a line per finished stage, on stderr."""
+    """Draws one progress bar per training stage and a line per finished stage, on stderr.
 
-    def __init__(self) -> None:
+    Without a terminal (CI, ``| tee``, nohup) there is no bar to draw: a running stage prints a
+    plain line every ``interval`` seconds instead, so a long stage is never silent.
+    """
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._console = console or err
+        self._interval = interval
+        self._clock = clock
         self._progress: Progress | None = None
         self._task: Any = None
         self._stage = ""
         self._resumed = False
+        self._started = 0.0
+        self._last_line = 0.0
+
+    def message(self, text: str) -> None:
+        self._console.print(f"[bold]{text}[/bold]")
 
     def stage_start(self, stage: str, resumed: bool) -> None:
         self._stage = stage
         self._resumed = resumed
-        if resumed:
+        self._started = self._last_line = self._clock()
+        if resumed or not self._console.is_terminal:
             return
         self._progress = Progress(
             TextColumn(f"[bold]{stage:<10}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=self._console,
             transient=True,
-            disable=not err.is_terminal,
         )
         self._progress.start()
         self._task = self._progress.add_task(stage, total=None)
@@ -60,13 +80,24 @@ class ProgressReporter(Reporter):
     def step(self, done: int, total: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=done, total=total)
+            return
+        now = self._clock()
+        if now - self._last_line >= self._interval:
+            self._last_line = now
+            elapsed = now - self._started
+            left = elapsed * (total - done) / done if done else 0.0
+            self._console.print(
+                f"{self._stage:<10} step {done:,}/{total:,} ({100 * done / total:.0f}%), "
+                f"{elapsed:.0f} s so far, about {left:.0f} s left",
+                soft_wrap=True,
+            )
 
     def stage_end(self, result: StageResult) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
         note = "resumed from checkpoint" if self._resumed else f"{result.seconds:6.1f} s"
-        err.print(
+        self._console.print(
             f"{result.stage:<10} error {percent(result.error):>7}   "
             f"weights kept {percent(result.weights_kept):>7}   ({note})"
         )
@@ -88,3 +119,61 @@ def stage_table(results: list[StageResult], title: str) -> Table:
             f"{r.seconds:.1f}",
         )
     return table
+
+
+def stage_summary(result: Any) -> dict[str, Any]:
+    """The JSON of a pipeline run: errors after each stage, per-stage results, per-layer summary,
+    and the layers whose bits were capped by their number of kept weights."""
+    from deepzip.share import capped_layers
+
+    capped = capped_layers(result.model, result.config.quantize)
+    return {
+        "capped_layers": {name: {"asked_bits": a, "bits": b} for name, (a, b) in capped.items()},
+        "baseline_error": result.error_after("baseline"),
+        "pruned_error": result.error_after("prune"),
+        "quantized_error": result.error_after("quantize"),
+        "finetuned_error": result.error_after("finetune"),
+        "weights_kept": result.stages[-1].weights_kept,
+        "stages": [s.__dict__ for s in result.stages],
+        "layers": [
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "shape": list(layer.weight_shape),
+                "weights_kept": layer.density,
+                "weight_bits": layer.weight_bits,
+                "clusters": len(layer.codebook),
+            }
+            for layer in result.layers
+        ],
+    }
+
+
+def layers_table(result: Any) -> Table:
+    """The compressed layers of a pipeline run: shape, weights, kept, bits, clusters."""
+    table = Table(title="compressed layers")
+    for col in ("layer", "kind", "shape", "weights", "kept", "weight bits", "clusters"):
+        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+    for layer in result.layers:
+        table.add_row(
+            layer.name,
+            layer.kind,
+            "×".join(map(str, layer.weight_shape)),
+            f"{layer.num_weights:,}",
+            percent(layer.density),
+            str(layer.weight_bits),
+            str(len(layer.codebook)),
+        )
+    return table
+
+
+def capped_note(summary: dict[str, Any]) -> str | None:
+    """One line naming the layers that got fewer bits than asked, or None."""
+    capped = summary.get("capped_layers") or {}
+    if not capped:
+        return None
+    parts = [f"{name} {c['asked_bits']}→{c['bits']} bits" for name, c in capped.items()]
+    return (
+        "weight bits capped at about one cluster per 4 kept weights (more clusters would share "
+        "nothing and cost more codebook than they save): " + ", ".join(parts)
+    )

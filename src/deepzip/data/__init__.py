@@ -4,6 +4,7 @@ Nothing here loads or downloads at import time; `obtain_mnist` fetches a verifie
 called.
 """
 
+from deepzip.data.arrays import ArraySplits, load_array_file
 from deepzip.data.idx import (
     IDX_DTYPES,
     DataError,
@@ -28,11 +29,13 @@ __all__ = [
     "MNIST",
     "MNIST_SHA256",
     "MNIST_WHEEL",
+    "ArraySplits",
     "DataError",
     "IDXError",
     "decode_idx",
     "encode_idx",
     "find_mnist",
+    "load_array_file",
     "load_mnist_dir",
     "mnist_cache_dir",
     "obtain_mnist",

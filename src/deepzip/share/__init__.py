@@ -2,6 +2,7 @@
 
 from deepzip.share.quantize import (
     QuantizeConfig,
+    capped_layers,
     compressed_layers,
     round_values,
     share_layer,
@@ -13,6 +14,7 @@ __all__ = [
     "QuantizeConfig",
     "SharedWeights",
     "attach_shared",
+    "capped_layers",
     "compressed_layers",
     "get_shared",
     "round_values",

@@ -4,16 +4,18 @@ Per layer, a 1-D k-means over the surviving (non-zero) weights only, into a code
 shared weights whose first entry is the exact zero (EIE's codebook: pruned weights and filler
 zeros point at it), so the survivors form 2^b − 1 clusters. b = 8 for convolutions and 5 for
 the other kinds (fully connected, embedding, LSTM) by default, as in the paper's AlexNet
-experiments, overridable per layer; linear initialisation by default. Every compressible
-parameter of the registry (``deepzip.kinds``) is its own layer with its own codebook: each of an
-``nn.LSTM``'s ``weight_ih_l*`` / ``weight_hh_l*``, both directions. The layer then computes its
-weight from the centroids through :class:`SharedWeights`, and fine-tuning the centroids is
-ordinary training.
+experiments, overridable per layer; linear initialisation by default. A layer with few kept weights
+gets fewer bits (see ``QuantizeConfig.weights_per_cluster``): 230 kept weights in 255 clusters
+share nothing, and their codebook costs more than it saves. Every compressible parameter of the
+registry (``deepzip.kinds``) is its own layer with its own codebook: each of an ``nn.LSTM``'s
+``weight_ih_l*`` / ``weight_hh_l*``, both directions. The layer then computes its weight from the
+centroids through :class:`SharedWeights`, and fine-tuning the centroids is ordinary training.
 ``compressed_layers`` hands the result over as :class:`CompressedLayer`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +53,9 @@ class QuantizeConfig:
         sort_units: store the hidden units sorted by their number of kept weights
             (``deepzip.reorder.sort_units``): the same network in fewer index bytes, with its
             hidden units in another order than the PyTorch model's.
+        weights_per_cluster: cap a layer's clusters at one per this many kept weights, rounded
+            to the nearest power of two (a layer with 330 kept weights asked for 8 bits gets
+            6); 0 turns the cap off. ``capped_bits`` gives the bits a layer gets.
     """
 
     conv_bits: int = 8
@@ -64,6 +69,7 @@ class QuantizeConfig:
     relocate_empty: bool = True
     value_bits: int = 32
     sort_units: bool = False
+    weights_per_cluster: int = 4
 
     def __post_init__(self) -> None:
         for name, b in {"conv_bits": self.conv_bits, "fc_bits": self.fc_bits, **self.bits}.items():
@@ -74,14 +80,40 @@ class QuantizeConfig:
         for name, b in {"index_bits": self.index_bits, **self.layer_index_bits}.items():
             if not 1 <= b <= 8:
                 raise ValueError(f"index bits for {name} must be in 1..8, got {b}")
+        if self.weights_per_cluster < 0:
+            raise ValueError(f"weights_per_cluster must be >= 0, got {self.weights_per_cluster}")
         if self.value_bits not in VALUE_BITS:
             raise ValueError(f"value_bits must be one of {VALUE_BITS}, got {self.value_bits}")
 
     def bits_for(self, name: str, kind: str) -> int:
-        """Cluster-index bits of the layer ``name`` of layer kind ``kind``."""
+        """The bits asked for the layer ``name`` of layer kind ``kind`` (before the cap of
+        ``capped_bits``)."""
         if name in self.bits:
             return self.bits[name]
         return self.conv_bits if kind in _CONV_KINDS else self.fc_bits
+
+    def capped_bits(self, name: str, kind: str, kept: int) -> int:
+        """The bits this layer gets with ``kept`` surviving weights: those asked, capped so that
+        there is about one cluster per ``weights_per_cluster`` kept weights (a power of two)."""
+        bits = self.bits_for(name, kind)
+        if self.weights_per_cluster == 0 or kept == 0:
+            return bits
+        cap = round(math.log2(max(kept / self.weights_per_cluster, 2.0)))
+        return min(bits, max(1, cap))
+
+
+def capped_layers(model: nn.Module, config: QuantizeConfig) -> dict[str, tuple[int, int]]:
+    """The weight-shared layers that got fewer bits than asked: name → (asked, used)."""
+    capped = {}
+    for name, target in select_weights(model).items():
+        shared = get_shared(target.module, target.param)
+        if shared is None:
+            continue
+        asked = config.bits_for(name, target.kind)
+        used = config.capped_bits(name, target.kind, int(shared.mask.sum()))
+        if used < asked:
+            capped[name] = (asked, used)
+    return capped
 
 
 _CONV_KINDS = ("conv1d", "conv2d", "conv_transpose2d")
@@ -118,7 +150,10 @@ def share_weights(
     """Quantize every compressible layer (or the named ones) by weight sharing, in place."""
     config = config or QuantizeConfig()
     for name, target in select_weights(model, layers).items():
-        share_layer(target.module, config.bits_for(name, target.kind), config, target.param)
+        mask = get_mask(target.module, target.param)
+        kept = int(mask.sum()) if mask is not None else target.weight.numel()
+        bits = config.capped_bits(name, target.kind, kept)
+        share_layer(target.module, bits, config, target.param)
     round_values(model, config)
 
 
@@ -164,7 +199,7 @@ def compressed_layers(
         shared = get_shared(target.module, target.param)
         if shared is None:
             continue
-        bits = config.bits_for(name, target.kind)
+        bits = config.capped_bits(name, target.kind, int(shared.mask.sum()))
         bias = _bias(target)
         # Codes in the weight's own shape; the layer stores them over its kind's matrix view.
         out.append(

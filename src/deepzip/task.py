@@ -1,0 +1,114 @@
+"""What the pipeline trains a model on and measures it by: the user's training and metric.
+
+Deep Compression retrains after pruning and fine-tunes the centroids; which data, which loss and
+which measure of quality are the user's. A :class:`Task` holds two callbacks, and ready-made ones
+come from in-memory tensors (deepzip's own MNIST commands), from torch ``DataLoader``s, or from the
+user's own functions (any loop: Lightning, DDP, a detection loss, an mIoU metric).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from deepzip.metrics import Metric, accuracy
+from deepzip.training import (
+    BatchCallback,
+    LossFn,
+    TensorData,
+    TrainConfig,
+    model_device,
+    train,
+    train_batches,
+)
+
+#: ``train(model, config, on_batch)``: train in place for ``config.epochs`` at ``config.lr``
+#: (the pipeline passes the retraining and fine-tuning settings of each stage).
+TrainFn = Callable[[nn.Module, TrainConfig, BatchCallback | None], None]
+#: ``evaluate(model) -> float``: the metric on the evaluation split, higher is better.
+EvaluateFn = Callable[[nn.Module], float]
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    train: TrainFn
+    evaluate: EvaluateFn
+    metric_name: str = "accuracy"
+
+    @classmethod
+    def from_tensors(
+        cls,
+        data: TensorData,
+        metric: Metric = accuracy,
+        loss_fn: LossFn | None = None,
+        metric_name: str | None = None,
+    ) -> Task:
+        """Train on ``data.train_*`` with deepzip's SGD loop, measure on ``data.test_*``."""
+        from deepzip.training import evaluate
+
+        def fit(model: nn.Module, config: TrainConfig, on_batch: BatchCallback | None) -> None:
+            train(model, data.train_x, data.train_y, config, on_batch, loss_fn)
+
+        def measure(model: nn.Module) -> float:
+            return evaluate(model, data.test_x, data.test_y, metric=metric)
+
+        return cls(fit, measure, metric_name or getattr(metric, "__name__", "metric"))
+
+    @classmethod
+    def from_loaders(
+        cls,
+        train_loader: Iterable[tuple[Any, Any]],
+        test_loader: Iterable[tuple[Any, Any]],
+        metric: Metric = accuracy,
+        loss_fn: LossFn | None = None,
+        metric_name: str | None = None,
+    ) -> Task:
+        """Train over a ``DataLoader`` (or any re-iterable of (inputs, targets) batches) with
+        deepzip's SGD loop; measure ``metric`` over all of ``test_loader``'s outputs at once."""
+
+        def fit(model: nn.Module, config: TrainConfig, on_batch: BatchCallback | None) -> None:
+            if config.epochs == 0:
+                return
+            steps = len(train_loader) if hasattr(train_loader, "__len__") else math.inf
+            train_batches(model, lambda: iter(train_loader), steps, config, on_batch, loss_fn)  # type: ignore[arg-type]
+
+        @torch.no_grad()
+        def measure(model: nn.Module) -> float:
+            was_training = model.training
+            model.eval()
+            device = model_device(model)
+            outputs, targets = [], []
+            for inputs, target in test_loader:
+                outputs.append(model(inputs.to(device)).cpu())
+                targets.append(target)
+            model.train(was_training)
+            return metric(torch.cat(outputs), torch.cat([torch.as_tensor(t) for t in targets]))
+
+        return cls(fit, measure, metric_name or getattr(metric, "__name__", "metric"))
+
+    @classmethod
+    def from_datasets(
+        cls,
+        train_set: torch.utils.data.Dataset,
+        test_set: torch.utils.data.Dataset,
+        batch_size: int = 64,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> Task:
+        """As ``from_loaders``, over two torch ``Dataset``s (shuffled training batches)."""
+        from torch.utils.data import DataLoader
+
+        generator = torch.Generator().manual_seed(seed)
+        return cls.from_loaders(
+            DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator),
+            DataLoader(test_set, batch_size=1000),
+            **kwargs,
+        )
+
+
+__all__ = ["EvaluateFn", "Task", "TrainFn"]

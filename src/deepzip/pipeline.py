@@ -335,6 +335,16 @@ def as_task(config: CompressConfig, data: TensorData | Task) -> Task:
     return Task.from_tensors(data)
 
 
+def _fold_batchnorm(model: nn.Module, task: Task) -> None:
+    has_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_norm and task.example_inputs is None:
+        raise PipelineError(
+            "the model has BatchNorm, which is folded into its layer before pruning by capturing "
+            "the network: give the Task example_inputs (a small batch of the model's inputs)"
+        )
+    fold_batchnorm(model, task.example_inputs)
+
+
 def run_pipeline(
     config: CompressConfig,
     data: TensorData | Task,
@@ -372,7 +382,7 @@ def run_pipeline(
     if done:
         last = max(done, key=stages.index)
         if stages.index(last) > 0:  # checkpoints after the baseline hold the folded model
-            fold_batchnorm(model, data.train_x[:2])
+            _fold_batchnorm(model, task)
         results = load_checkpoint(work / f"{last}.pt", model)
         first = stages.index(last) + 1
         for result in results:
@@ -391,7 +401,7 @@ def run_pipeline(
         elif stage.startswith("prune-"):
             step = int(stage.split("-")[1])
             if step == 1:  # DESIGN.md: fold BatchNorm before the weights are pruned and shared
-                fold_batchnorm(model, data.train_x[:2])
+                _fold_batchnorm(model, task)
             prune_step(model, config.prune, step)
             fit(
                 config.train.retraining(

@@ -39,6 +39,10 @@ class Task:
     train: TrainFn
     evaluate: EvaluateFn
     metric_name: str = "accuracy"
+    example_inputs: Any = None
+    """A small batch of the model's inputs (a tensor or a tuple of the forward's arguments): the
+    pipeline captures the network on it to fold BatchNorm before pruning. Needed only for models
+    with BatchNorm; ``from_tensors`` and ``from_loaders`` take it from the evaluation data."""
 
     @classmethod
     def from_tensors(
@@ -57,7 +61,8 @@ class Task:
         def measure(model: nn.Module) -> float:
             return evaluate(model, data.test_x, data.test_y, metric=metric)
 
-        return cls(fit, measure, metric_name or getattr(metric, "__name__", "metric"))
+        name = metric_name or getattr(metric, "__name__", "metric")
+        return cls(fit, measure, name, data.test_x[:2])
 
     @classmethod
     def from_loaders(
@@ -89,7 +94,9 @@ class Task:
             model.train(was_training)
             return metric(torch.cat(outputs), torch.cat([torch.as_tensor(t) for t in targets]))
 
-        return cls(fit, measure, metric_name or getattr(metric, "__name__", "metric"))
+        first = next(iter(test_loader), None)
+        example = None if first is None else first[0][:2]
+        return cls(fit, measure, metric_name or getattr(metric, "__name__", "metric"), example)
 
     @classmethod
     def from_datasets(

@@ -995,5 +995,10 @@ def sim(
     out.print(table)
 
 
+from deepzip.cli.report import report  # noqa: E402  (one module per command)
+
+cli.add_command(report)
+
+
 def main() -> None:
     cli(prog_name="deepzip")

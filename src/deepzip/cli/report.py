@@ -50,9 +50,7 @@ def report(
 
     err.print(f"[dim]drawing the report of {file}[/dim]")
     try:
-        written = write_report(
-            file, out_path, work_dir=work_dir, result_json=result_json, sim=sim
-        )
+        written = write_report(file, out_path, work_dir=work_dir, result_json=result_json, sim=sim)
     except FormatError as exc:
         raise click.ClickException(f"{file}: not a valid .dzip file: {exc}") from exc
     except (PipelineError, ValueError, KeyError, OSError) as exc:

@@ -158,3 +158,15 @@ def test_the_check_catches_a_broken_page(tmp_path):
     seen = open_in_chromium(broken, tmp_path)
     assert any("broken image: bad data" in p for p in seen["problems"])
     assert any("noSuchFunction" in p for p in seen["problems"])
+
+
+@pytest.mark.parametrize("network", ["lenet-300-100", "lenet-5"])
+def test_committed_reports_open_without_errors(network, tmp_path):
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "results" / f"{network}.html"
+    if not page.is_file():
+        pytest.skip(f"{page} is not in this checkout")
+    seen = open_in_chromium(page.read_text(), tmp_path)
+    assert seen["problems"] == [] and seen["console"] == []
+    assert seen["images"] > 0

@@ -86,6 +86,14 @@ class Page(HTMLParser):
             self._layer = None
 
 
+def _stage_rows(page: Page) -> list[list[str | None]]:
+    """The rows of the one table of pipeline stages (its first row is the baseline)."""
+    tables = [t["tbody"] for t in page.tables.values() if t["tbody"][:1]]
+    found = [rows for rows in tables if rows[0][0] == "baseline"]
+    assert len(found) == 1
+    return found[0]
+
+
 def deepzip(*args):
     return subprocess.run(
         [sys.executable, "-m", "deepzip", *map(str, args)],
@@ -151,13 +159,7 @@ def test_page_loads_nothing_from_outside(page_with_work_dir):
 
 
 def test_stages_come_from_the_work_directory(small_run, page_with_work_dir):
-    stage_tables = [
-        t
-        for name, t in page_with_work_dir.tables.items()
-        if t["tbody"] and t["tbody"][0][0] == "baseline"
-    ]
-    assert len(stage_tables) == 1
-    rows = stage_tables[0]["tbody"]
+    rows = _stage_rows(page_with_work_dir)
     assert [r[0] for r in rows] == [s.stage for s in small_run.stages]
     assert [float(r[1]) for r in rows] == [s.error for s in small_run.stages]
     assert [float(r[2]) for r in rows] == [s.weights_kept for s in small_run.stages]
@@ -231,3 +233,29 @@ def test_command_exit_codes(small_run, tmp_path):
 def test_a_work_directory_without_a_run_is_refused(small_run, tmp_path):
     with pytest.raises(ValueError, match="no pipeline run"):
         render_report(small_run.dzip, work_dir=tmp_path)
+
+
+def test_a_reproduce_work_directory_picks_the_files_operating_point(small_run, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from deepzip.pipeline import read_checkpoint
+
+    work = tmp_path / "work"
+    for point in ("paper", "beyond"):
+        shutil.copytree(small_run.work_dir, work / point)
+    # The beyond run stops after pruning: its stages tell the two runs apart.
+    (work / "beyond" / "quantize.pt").unlink()
+    baseline = read_checkpoint(small_run.work_dir / "baseline.pt").state_dict
+    save_file({k: v.contiguous() for k, v in baseline.items()}, work / "baseline.safetensors")
+    sensitivity = {"baseline": 0.9, "ratios": [0.0, 0.9], "accuracy": {"3": [0.9, 0.5]}}
+    (work / "sensitivity.json").write_text(json.dumps(sensitivity))
+    for name, stages in (("small.dzip", 3), ("small-beyond.dzip", 2)):
+        dzip = tmp_path / name
+        dzip.write_bytes(small_run.dzip.read_bytes())
+        page = Page(render_report(dzip, work_dir=work))
+        stage_rows = _stage_rows(page)
+        assert len(stage_rows) == stages
+        assert "sensitivity curves" in [i["alt"] for i in page.images]
+        assert all(page.images_in_layer[n] == 5 for n in small_run.layers)

@@ -25,9 +25,10 @@ h3 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 p.note { color: var(--muted); margin: 0.3rem 0; }
 nav { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 0.9rem; margin: 0.4rem 0; }
 nav a { color: #2456b3; text-decoration: none; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 10px;
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px;
   margin: 0.8rem 0; padding: 0; }
-.card { background: var(--band); border-radius: 8px; padding: 10px 12px; margin: 0; }
+.card { background: var(--band); border-radius: 8px; padding: 10px 12px; margin: 0;
+  display: flex; flex-direction: column; justify-content: space-between; }
 .card dt { font-size: 0.8rem; color: var(--muted); }
 .card dd { margin: 0; font-size: 1.3rem; font-weight: 600; font-variant-numeric: tabular-nums; }
 .scroll { overflow-x: auto; }

@@ -41,12 +41,22 @@ def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1):  # -> (Fig
     return fig, fig.subplots(1, ncols)
 
 
-def png_bytes(fig, dpi: float | None = None) -> bytes:
-    """The figure as PNG bytes (laid out tightly)."""
+def png_bytes(fig, dpi: float | None = None, colours: int | None = None) -> bytes:
+    """The figure as PNG bytes (laid out tightly); with ``colours``, reduced to a palette of that
+    many colours (about a third of the bytes for these flat plots, with no visible change)."""
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    if colours is None:
+        return buffer.getvalue()
+    from PIL import Image
+
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    small = io.BytesIO()
+    palette.save(small, format="PNG", optimize=True)
+    return small.getvalue()
 
 
 def _save(fig, path: str | Path) -> Path:

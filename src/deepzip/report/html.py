@@ -59,6 +59,14 @@ _LAYER_PARTS = {
 _DPI = 100
 
 
+def _png(fig, dpi: float = _DPI) -> bytes:
+    return figures.png_bytes(fig, dpi, colours=64)
+
+
+def _times(rate: float) -> str:
+    return f"{1 / rate:.0f}×" if rate else "-"
+
+
 def _rate(rate: float) -> str:
     return f"{rate:.2%} ({1 / rate:.0f}×)" if rate else "-"
 
@@ -104,8 +112,18 @@ def _summary(path: Path, report: InspectReport, record: RunRecord) -> str:
         ("dense_bytes", "dense fp32 bytes", f"{report.dense_bytes:,}", report.dense_bytes),
         ("ratio", "smaller by", f"{report.ratio:.1f}×", report.ratio),
         ("kept", "weights kept (P)", f"{total.kept:.2%}", total.kept),
-        ("rate_pq", "P+Q (no Huffman)", _rate(total.rate_pq), total.rate_pq),
-        ("rate_pqh", "P+Q+H (this file)", _rate(total.rate_pqh), total.rate_pqh),
+        (
+            "rate_pq",
+            f"P+Q, no Huffman ({_times(total.rate_pq)})",
+            f"{total.rate_pq:.2%}",
+            total.rate_pq,
+        ),
+        (
+            "rate_pqh",
+            f"P+Q+H, this file ({_times(total.rate_pqh)})",
+            f"{total.rate_pqh:.2%}",
+            total.rate_pqh,
+        ),
     ]
     if record.error is not None:
         items.append(("error", "test error", f"{record.error:.2%}", record.error))
@@ -187,12 +205,12 @@ def _run_section(record: RunRecord) -> str:
             for s in record.stages
         ]
         tables.append(_page.table(["stage", "test error", "weights kept", "seconds"], rows))
-        png = figures.png_bytes(figures.draw_stages(record.stages), _DPI)
+        png = _png(figures.draw_stages(record.stages), _DPI)
         images.append(_page.image(png, "error and density per stage"))
     if record.sensitivity:
         fig = figures.draw_sensitivity(record.sensitivity["ratios"], record.sensitivity["accuracy"])
         caption = "each layer pruned alone, without retraining (Han et al. 2015, Fig. 6)"
-        images.append(_page.image(figures.png_bytes(fig, _DPI), "sensitivity curves", caption))
+        images.append(_page.image(_png(fig), "sensitivity curves", caption))
     if not images:
         return ""
     return (
@@ -251,14 +269,13 @@ def _layer_section(layer, streams: LayerStreams, record: RunRecord, pes: int) ->
             )
         )
     images = _page.image(
-        figures.png_bytes(symbols, _DPI),
+        _png(symbols),
         f"{name}: code and gap histograms",
         "bars: how often each symbol occurs; dots: its Huffman code length",
         wide=True,
     )
     images += "".join(
-        _page.image(figures.png_bytes(fig, _DPI), f"{name}: {alt}", caption)
-        for fig, alt, caption in drawn
+        _page.image(_png(fig), f"{name}: {alt}", caption) for fig, alt, caption in drawn
     )
     items = "".join(f"<li>{escape(f)}</li>" for f in facts)
     return (

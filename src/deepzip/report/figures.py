@@ -24,11 +24,14 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepzip._files import atomic_write
-from deepzip.sim.design_space import DesignSpace
+
+if TYPE_CHECKING:  # importing the simulator costs time that drawing rarely needs
+    from deepzip.sim.design_space import DesignSpace
 
 
 def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1):  # -> (Figure, Axes)

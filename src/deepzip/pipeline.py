@@ -240,25 +240,46 @@ def save_checkpoint(path: Path, model: nn.Module, stage: str, results: list[Stag
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
-    """Give ``model`` the checkpoint's parametrizations and weights; return the stage results."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """A stage checkpoint as stored: the parametrizations it needs (``{"masked": {name: True},
+    "shared": {name: clusters}}``), the results of the stages so far, and the state_dict."""
+
+    stage: str
+    structure: dict[str, Any]
+    results: list[StageResult]
+    state_dict: dict[str, torch.Tensor]
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a stage checkpoint without a model (weights-only loading, never the unpickler)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {payload.get('format')!r}")
-        structure = json.loads(payload["structure"])
-        results = [StageResult(**r) for r in json.loads(payload["results"])]
+        return Checkpoint(
+            stage=payload["stage"],
+            structure=json.loads(payload["structure"]),
+            results=[StageResult(**r) for r in json.loads(payload["results"])],
+            state_dict=payload["state_dict"],
+        )
     except Exception as exc:
         raise PipelineError(
             f"checkpoint {path} is unreadable ({exc}); delete it or use --restart"
         ) from exc
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
+    """Give ``model`` the checkpoint's parametrizations and weights; return the stage results."""
+    checkpoint = read_checkpoint(path)
+    structure, results = checkpoint.structure, checkpoint.results
     layers = select_layers(model)
     for name in structure["masked"]:
         attach_mask(layers[name], torch.ones(layers[name].weight.shape, dtype=torch.bool))
     for name, clusters in structure["shared"].items():
         shape = tuple(layers[name].weight.shape)
         attach_shared(layers[name], np.zeros(clusters), np.zeros(shape, int), np.zeros(shape, bool))
-    model.load_state_dict(payload["state_dict"])
+    model.load_state_dict(checkpoint.state_dict)
     return results
 
 
@@ -502,6 +523,7 @@ def demo_config(**overrides: Any) -> CompressConfig:
 
 
 __all__ = [
+    "Checkpoint",
     "CompressConfig",
     "PipelineError",
     "PipelineResult",
@@ -515,6 +537,7 @@ __all__ = [
     "load_checkpoint",
     "load_model_factory",
     "load_state_dict",
+    "read_checkpoint",
     "run_pipeline",
     "save_checkpoint",
     "save_state_dict",

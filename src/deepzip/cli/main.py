@@ -36,5 +36,10 @@ cli.add_command(sensitivity)
 cli.add_command(dsd)
 
 
+from deepzip.cli.report import report  # noqa: E402  (one module per command)
+
+cli.add_command(report)
+
+
 def main() -> None:
     cli(prog_name="deepzip")

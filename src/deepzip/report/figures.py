@@ -1,16 +1,22 @@
-"""The paper's figures as PNG files, drawn from result data with matplotlib's Agg backend.
+"""The paper's figures, drawn from result data with matplotlib's Agg backend.
 
 - ``weight_histograms``: a layer's weight distribution before and after pruning (Han et al. 2015,
   Fig. 4: pruning removes the middle of the bell).
 - ``codebook_figure``: the shared weights (centroids) drawn over the weight distribution (Deep
   Compression, Fig. 4 style).
 - ``symbol_histograms``: how often each cluster code and each relative-index gap occurs, the
-  distributions Huffman coding exploits (Deep Compression, Fig. 5 style).
+  distributions Huffman coding exploits (Deep Compression, Fig. 5 style), optionally with the
+  Huffman code length of each symbol and the streams' entropy.
 - ``sensitivity_figure``: accuracy vs pruning ratio, one curve per layer (Han et al. 2015, Fig. 6).
 - ``design_space_figures``: the simulator's load efficiency vs FIFO depth and speedup vs number of
   processing elements (EIE, Figs. 8 and 11 style).
+- ``draw_sparsity_pattern``, ``draw_load_balance``, ``draw_stages``: the kept connections of a
+  weight matrix, the stored entries per processing element (EIE §III-C), and error and density
+  after each pipeline stage; drawn for the HTML report.
 
-Each function writes one file atomically and returns its path; nothing is shown on screen.
+Each writer writes one PNG file atomically and returns its path; each ``draw_*`` function returns
+the matplotlib ``Figure`` (``png_bytes`` renders it), so the HTML report embeds the same
+drawings. Nothing is shown on screen.
 """
 
 from __future__ import annotations
@@ -18,34 +24,51 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepzip._files import atomic_write
-from deepzip.sim.design_space import DesignSpace
+
+if TYPE_CHECKING:  # importing the simulator costs time that drawing rarely needs
+    from deepzip.sim.design_space import DesignSpace
 
 
-def _figure(width: float = 6.4, height: float = 4.0):  # -> (Figure, Axes)
+def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1):  # -> (Figure, Axes)
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=120)
-    return fig, fig.subplots()
+    return fig, fig.subplots(1, ncols)
+
+
+def png_bytes(fig, dpi: float | None = None, colours: int | None = None) -> bytes:
+    """The figure as PNG bytes (laid out tightly); with ``colours``, reduced to a palette of that
+    many colours (about a third of the bytes for these flat plots, with no visible change)."""
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    if colours is None:
+        return buffer.getvalue()
+    from PIL import Image
+
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    small = io.BytesIO()
+    palette.save(small, format="PNG", optimize=True)
+    return small.getvalue()
 
 
 def _save(fig, path: str | Path) -> Path:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    data = png_bytes(fig)
+    atomic_write(path, lambda f: f.write(data))
     return Path(path)
 
 
-def weight_histograms(
-    before: np.ndarray, after: np.ndarray, layer: str, path: str | Path, bins: int = 200
-) -> Path:
+def draw_weight_histograms(before: np.ndarray, after: np.ndarray, layer: str, bins: int = 200):
     """Histogram of a layer's weights before pruning and of the survivors after."""
     fig, ax = _figure()
     edges = np.linspace(float(before.min()), float(before.max()), bins + 1)
@@ -56,16 +79,27 @@ def weight_histograms(
     ax.set_ylabel("count")
     ax.set_title(f"{layer}: weight distribution before and after pruning")
     ax.legend()
-    return _save(fig, path)
+    return fig
 
 
-def codebook_figure(
-    weights: np.ndarray, codebook: np.ndarray, layer: str, path: str | Path, bins: int = 200
+def weight_histograms(
+    before: np.ndarray, after: np.ndarray, layer: str, path: str | Path, bins: int = 200
 ) -> Path:
+    """``draw_weight_histograms`` written to ``path``."""
+    return _save(draw_weight_histograms(before, after, layer, bins), path)
+
+
+def draw_codebook(
+    weights: np.ndarray,
+    codebook: np.ndarray,
+    layer: str,
+    bins: int = 200,
+    label: str = "surviving weights",
+):
     """The surviving weights' distribution with the shared weights (centroids) marked on it."""
     fig, ax = _figure()
     survivors = weights[weights != 0]
-    ax.hist(survivors, bins=bins, color="tab:gray", alpha=0.7, label="surviving weights")
+    ax.hist(survivors, bins=bins, color="tab:gray", alpha=0.7, label=label)
     centroids = codebook[1:]  # code 0 is the exact zero of pruned weights
     ax.plot(centroids, np.zeros_like(centroids), "rx", markersize=6, label="shared weights")
     for c in centroids:
@@ -74,30 +108,133 @@ def codebook_figure(
     ax.set_ylabel("count")
     ax.set_title(f"{layer}: {len(centroids)} shared weights over the weight distribution")
     ax.legend()
-    return _save(fig, path)
+    return fig
 
 
-def symbol_histograms(codes: np.ndarray, gaps: np.ndarray, layer: str, path: str | Path) -> Path:
-    """Frequencies of the stored entries' cluster codes and relative-index gaps."""
-    import matplotlib
+def codebook_figure(
+    weights: np.ndarray, codebook: np.ndarray, layer: str, path: str | Path, bins: int = 200
+) -> Path:
+    """``draw_codebook`` written to ``path``."""
+    return _save(draw_codebook(weights, codebook, layer, bins), path)
 
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.6, 3.6), dpi=120)
-    left, right = fig.subplots(1, 2)
-    for ax, values, what in ((left, codes, "cluster code"), (right, gaps, "relative index (gap)")):
-        counts = np.bincount(values.astype(np.int64).ravel()) if values.size else np.zeros(1)
+def draw_symbol_histograms(
+    codes: np.ndarray,
+    gaps: np.ndarray,
+    layer: str,
+    code_lengths: np.ndarray | None = None,
+    gap_lengths: np.ndarray | None = None,
+):
+    """Frequencies of the stored entries' cluster codes and relative-index gaps; with the
+    Huffman code lengths, each symbol's code length on a second axis and the stream's entropy
+    and mean coded bits per entry in the title."""
+    from deepzip.core import entropy_bits
+
+    fig, (left, right) = _figure(9.6, 3.6, ncols=2)
+    panels = (
+        (left, codes, "cluster code", code_lengths),
+        (right, gaps, "relative index (gap)", gap_lengths),
+    )
+    for ax, values, what, lengths in panels:
+        values = np.asarray(values).astype(np.int64).ravel()
+        counts = np.bincount(values) if values.size else np.zeros(1, dtype=np.int64)
         ax.bar(np.arange(len(counts)), counts, width=0.9)
         ax.set_xlabel(what)
         ax.set_ylabel("count")
-        ax.set_title(f"{layer}: {what} distribution")
-    return _save(fig, path)
+        title = f"{layer}: {what} distribution"
+        if lengths is not None:
+            lengths = np.asarray(lengths, dtype=np.int64)
+            used = np.flatnonzero(lengths)
+            twin = ax.twinx()
+            twin.plot(used, lengths[used], "o", color="tab:orange", markersize=3)
+            twin.set_ylabel("Huffman code length (bits)", color="tab:orange")
+            twin.set_ylim(0, max(int(lengths.max()) + 1, 2))
+            mean = float(lengths[values].mean()) if values.size else 0.0
+            title = (
+                f"{layer}: {what}\nentropy {entropy_bits(values):.2f} bits, "
+                f"Huffman {mean:.2f} bits per entry"
+            )
+        ax.set_title(title, fontsize=10)
+    return fig
 
 
-def sensitivity_figure(
-    ratios: Sequence[float], accuracy: Mapping[str, Sequence[float]], path: str | Path
-) -> Path:
+def symbol_histograms(codes: np.ndarray, gaps: np.ndarray, layer: str, path: str | Path) -> Path:
+    """``draw_symbol_histograms`` (without code lengths) written to ``path``."""
+    return _save(draw_symbol_histograms(codes, gaps, layer), path)
+
+
+def draw_sparsity_pattern(mask: np.ndarray, layer: str, cells: int = 100):
+    """The fraction of kept connections in blocks of the ``(rows, cols)`` weight matrix, at most
+    ``cells`` blocks a side (the matrix is downsampled, never drawn point by point)."""
+    fig, ax = _figure(6.4, 4.0)
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = mask.shape
+    row_step, col_step = max(1, -(-rows // cells)), max(1, -(-cols // cells))
+    padded = np.zeros((-(-rows // row_step) * row_step, -(-cols // col_step) * col_step))
+    padded[:rows, :cols] = mask
+    counts = np.zeros_like(padded)
+    counts[:rows, :cols] = 1
+    shape = (padded.shape[0] // row_step, row_step, padded.shape[1] // col_step, col_step)
+    density = padded.reshape(shape).sum(axis=(1, 3)) / counts.reshape(shape).sum(axis=(1, 3))
+    image = ax.imshow(
+        density,
+        cmap="Greys",
+        vmin=0,
+        vmax=max(float(density.max()), 1e-9),
+        aspect="auto",
+        interpolation="nearest",
+        extent=(0, cols, rows, 0),
+    )
+    fig.colorbar(image, ax=ax, label="fraction kept")
+    ax.set_xlabel("input (column)")
+    ax.set_ylabel("output (row)")
+    block = f"{row_step}×{col_step} blocks" if row_step * col_step > 1 else "every weight"
+    ax.set_title(f"{layer}: kept connections ({rows}×{cols}, {block})", fontsize=10)
+    return fig
+
+
+def draw_load_balance(pe_entries: np.ndarray, layer: str):
+    """Stored entries (filler zeros included) per processing element, with the mean: the work
+    each PE does for a dense input vector (EIE §III-C, load balance)."""
+    fig, ax = _figure(6.4, 4.0)
+    pe_entries = np.asarray(pe_entries)
+    ax.bar(np.arange(len(pe_entries)), pe_entries, width=0.85)
+    mean = float(pe_entries.mean()) if pe_entries.size else 0.0
+    ax.axhline(mean, color="tab:red", linewidth=1, label=f"mean {mean:,.1f}")
+    peak = int(pe_entries.max()) if pe_entries.size else 0
+    efficiency = mean / peak if peak else 1.0
+    ax.set_xlabel("processing element")
+    ax.set_ylabel("stored entries")
+    ax.set_title(
+        f"{layer}: entries per PE over {len(pe_entries)} PEs (mean/max {efficiency:.0%})",
+        fontsize=10,
+    )
+    ax.legend()
+    return fig
+
+
+def draw_stages(stages: Sequence[Mapping[str, float]], metric: str = "error"):
+    """Test error and weights kept after each pipeline stage (``stage``, ``error`` and
+    ``weights_kept`` keys, as the pipeline's stage results)."""
+    fig, ax = _figure(6.4, 3.6)
+    names = [str(s["stage"]) for s in stages]
+    x = np.arange(len(names))
+    ax.plot(x, [100 * float(s["error"]) for s in stages], "o-", color="tab:red", label=metric)
+    ax.set_ylabel(f"test {metric} (%)", color="tab:red")
+    twin = ax.twinx()
+    kept = [100 * float(s["weights_kept"]) for s in stages]
+    twin.bar(x, kept, width=0.5, alpha=0.25, color="tab:blue")
+    twin.set_ylabel("weights kept (%)", color="tab:blue")
+    twin.set_ylim(0, 105)
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_title("error and density after each stage")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def draw_sensitivity(ratios: Sequence[float], accuracy: Mapping[str, Sequence[float]]):
     """Accuracy vs pruning ratio, each layer pruned alone without retraining."""
     fig, ax = _figure()
     for name, values in accuracy.items():
@@ -107,7 +244,14 @@ def sensitivity_figure(
     ax.set_title("sensitivity to pruning, per layer, without retraining")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return fig
+
+
+def sensitivity_figure(
+    ratios: Sequence[float], accuracy: Mapping[str, Sequence[float]], path: str | Path
+) -> Path:
+    """``draw_sensitivity`` written to ``path``."""
+    return _save(draw_sensitivity(ratios, accuracy), path)
 
 
 def design_space_figures(directory: str | Path, space: DesignSpace) -> list[Path]:

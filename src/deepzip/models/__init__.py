@@ -37,6 +37,7 @@ from deepzip.models.segnet import SEGNET_REFERENCE, SegNet, segnet, segnet_publi
 from deepzip.models.squeezedet import (
     SQUEEZEDET_REFERENCE,
     SqueezeDet,
+    convdet_loss,
     decode_detections,
     squeezedet,
     squeezedet_published,
@@ -70,6 +71,7 @@ __all__ = [
     "SqueezeNet",
     "SqueezeNext",
     "build_model",
+    "convdet_loss",
     "count_parameters",
     "decode_detections",
     "enet",

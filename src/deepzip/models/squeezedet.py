@@ -15,15 +15,21 @@ score is sigmoid(confidence) × the largest softmax class probability, that clas
   384 + 384), dropout, ConvDet with K = 9 anchors and KITTI's C = 3 classes, input 384×1248.
 - ``squeezedet()``: a scaled SqueezeDet for (N, 1, 64, 64) digit scenes, 10 classes, K = 3
   anchors on an 8×8 grid.
+
+``convdet_loss`` is the paper's training loss (§3.2) for ConvDet outputs and box targets.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from deepzip.metrics import box_iou
 from deepzip.models.reference import ReferenceCount
 from deepzip.models.squeezenet import Fire
 from deepzip.tasks import Detections, non_maximum_suppression
@@ -32,7 +38,9 @@ __all__ = [
     "KITTI_ANCHOR_SHAPES",
     "SCENE_ANCHOR_SHAPES",
     "SQUEEZEDET_REFERENCE",
+    "ConvDetLossWeights",
     "SqueezeDet",
+    "convdet_loss",
     "decode_detections",
     "squeezedet",
     "squeezedet_published",
@@ -135,19 +143,47 @@ def squeezedet(
 
 
 def _anchors(
-    anchor_shapes: torch.Tensor, grid: tuple[int, int], image_size: tuple[int, int]
+    anchor_shapes: tuple[tuple[float, float], ...],
+    grid: tuple[int, int],
+    image_size: tuple[int, int],
+    dtype: torch.dtype,
 ) -> torch.Tensor:
     """(H'·W'·K, 4) anchors as (centre x, centre y, w, h), ordered cell by cell (row-major),
     then anchor by anchor."""
     rows, cols = grid
     height, width = image_size
-    ys = (torch.arange(rows, dtype=torch.float64) + 0.5) * (height / rows)
-    xs = (torch.arange(cols, dtype=torch.float64) + 0.5) * (width / cols)
+    ys = (torch.arange(rows, dtype=dtype) + 0.5) * (height / rows)
+    xs = (torch.arange(cols, dtype=dtype) + 0.5) * (width / cols)
     cy, cx = torch.meshgrid(ys, xs, indexing="ij")
-    k = anchor_shapes.shape[0]
+    k = len(anchor_shapes)
     centres = torch.stack([cx, cy], -1).reshape(rows * cols, 1, 2).expand(-1, k, -1)
-    shapes = anchor_shapes.reshape(1, k, 2).expand(rows * cols, -1, -1)
+    shapes = torch.tensor(anchor_shapes, dtype=dtype).reshape(1, k, 2).expand(rows * cols, -1, -1)
     return torch.cat([centres, shapes], -1).reshape(-1, 4)
+
+
+def _split(
+    outputs: torch.Tensor, k: int, c: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ConvDet output (N, K·(C+1+4), H', W') → class logits (N, A, C), confidence logits (N, A)
+    and deltas (N, A, 4), with A = H'·W'·K anchors in the order of ``_anchors``."""
+    n, channels, rows, cols = outputs.shape
+    if channels != k * (c + 1 + 4):
+        raise ValueError(f"ConvDet output has {channels} channels, expected {k} × ({c} + 1 + 4)")
+    class_logits = outputs[:, : k * c].reshape(n, k, c, rows, cols).permute(0, 3, 4, 1, 2)
+    confidence = outputs[:, k * c : k * c + k].permute(0, 2, 3, 1)
+    deltas = outputs[:, k * c + k :].reshape(n, k, 4, rows, cols).permute(0, 3, 4, 1, 2)
+    return class_logits.reshape(n, -1, c), confidence.reshape(n, -1), deltas.reshape(n, -1, 4)
+
+
+def _boxes(anchors: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """Anchors (A, 4) as centre and size, deltas (..., A, 4) → boxes (..., A, 4) as x1, y1, x2,
+    y2 (§3.2). The exponent is clamped like the authors' safe_exp, so that untrained outputs
+    cannot overflow."""
+    cx = anchors[:, 0] + anchors[:, 2] * deltas[..., 0]
+    cy = anchors[:, 1] + anchors[:, 3] * deltas[..., 1]
+    w = anchors[:, 2] * torch.exp(deltas[..., 2].clamp(max=4.0))
+    h = anchors[:, 3] * torch.exp(deltas[..., 3].clamp(max=4.0))
+    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
 
 
 def decode_detections(
@@ -165,33 +201,19 @@ def decode_detections(
     Per image: boxes scoring at least ``score_threshold``; per class, non-maximum suppression at
     IoU ``nms_iou``; then the ``max_detections`` best, highest score first.
     """
-    n, channels, rows, cols = outputs.shape
-    k = len(anchor_shapes)
     c = num_classes
-    if channels != k * (c + 1 + 4):
-        raise ValueError(f"ConvDet output has {channels} channels, expected {k} × ({c} + 1 + 4)")
-    height, width = image_size
     x = outputs.detach().to("cpu", torch.float64)
-    # (N, K, C, H', W') → (N, H'·W'·K, C), anchors in the order of _anchors.
-    class_logits = x[:, : k * c].reshape(n, k, c, rows, cols).permute(0, 3, 4, 1, 2)
-    class_probs = torch.softmax(class_logits.reshape(n, -1, c), -1)
-    confidence = torch.sigmoid(x[:, k * c : k * c + k].permute(0, 2, 3, 1).reshape(n, -1))
-    deltas = x[:, k * c + k :].reshape(n, k, 4, rows, cols).permute(0, 3, 4, 1, 2)
-    deltas = deltas.reshape(n, -1, 4)
-    anchors = _anchors(torch.tensor(anchor_shapes, dtype=torch.float64), (rows, cols), image_size)
-    cx = anchors[:, 0] + anchors[:, 2] * deltas[..., 0]
-    cy = anchors[:, 1] + anchors[:, 3] * deltas[..., 1]
-    # Clamp the exponent like the authors' safe_exp, so untrained outputs cannot overflow.
-    w = anchors[:, 2] * torch.exp(deltas[..., 2].clamp(max=4.0))
-    h = anchors[:, 3] * torch.exp(deltas[..., 3].clamp(max=4.0))
-    boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+    class_logits, confidence_logits, deltas = _split(x, len(anchor_shapes), c)
+    height, width = image_size
+    anchors = _anchors(anchor_shapes, tuple(x.shape[2:]), image_size, torch.float64)
+    boxes = _boxes(anchors, deltas)
     boxes[..., 0::2] = boxes[..., 0::2].clamp(0, width)
     boxes[..., 1::2] = boxes[..., 1::2].clamp(0, height)
-    best_prob, best_class = class_probs.max(-1)
-    scores = confidence * best_prob
+    best_prob, best_class = torch.softmax(class_logits, -1).max(-1)
+    scores = torch.sigmoid(confidence_logits) * best_prob
 
     results = []
-    for i in range(n):
+    for i in range(x.shape[0]):
         keep = (scores[i] >= score_threshold).nonzero().flatten().numpy()
         image_boxes = boxes[i].numpy()[keep]
         image_scores = scores[i].numpy()[keep]
@@ -212,3 +234,90 @@ def decode_detections(
             )
         )
     return results
+
+
+@dataclass(frozen=True)
+class ConvDetLossWeights:
+    """The loss coefficients of the authors' KITTI configuration (λ_bbox, λ_conf⁺, λ_conf⁻,
+    λ_class of §3.2)."""
+
+    bbox: float = 5.0
+    confidence_positive: float = 75.0
+    confidence_negative: float = 100.0
+    classification: float = 1.0
+
+
+def convdet_loss(
+    outputs: torch.Tensor,
+    targets: Sequence[tuple[np.ndarray, np.ndarray]],
+    anchor_shapes: tuple[tuple[float, float], ...],
+    num_classes: int,
+    image_size: tuple[int, int],
+    weights: ConvDetLossWeights = ConvDetLossWeights(),
+) -> torch.Tensor:
+    """SqueezeDet's multi-task loss (§3.2) of ConvDet outputs (N, K·(C+1+4), H', W') against
+    per-image ``(boxes (k, 4) as x1, y1, x2, y2, classes (k,))``, e.g. ``Scenes.box_targets()``.
+
+    Each ground-truth box is assigned to the anchor it overlaps most (taking the next best when
+    that anchor is already assigned in the image). Over the N_obj assigned anchors of the batch:
+    λ_bbox·Σ‖δ - δ̂‖² / N_obj, with δ̂ = ((x_g - x_a)/w_a, (y_g - y_a)/h_a, ln(w_g/w_a),
+    ln(h_g/h_a)); λ_class·Σ cross-entropy / N_obj; and per image, λ_conf⁺·Σ(γ - IoU)² / N_obj,i
+    over its assigned anchors (IoU of the predicted box with its ground truth, not
+    back-propagated) plus λ_conf⁻·Σγ² / (A - N_obj,i) over the others, averaged over images.
+    """
+    k, c = len(anchor_shapes), num_classes
+    class_logits, confidence_logits, deltas = _split(outputs, k, c)
+    confidence = torch.sigmoid(confidence_logits)
+    n, count = confidence.shape
+    anchors = _anchors(anchor_shapes, tuple(outputs.shape[2:]), image_size, outputs.dtype)
+    anchors = anchors.to(outputs.device)
+    anchor_corners = _boxes(anchors, torch.zeros_like(anchors)).detach().cpu().numpy()
+    predicted = _boxes(anchors, deltas.detach()).cpu().numpy()
+
+    if len(targets) != n:
+        raise ValueError(f"{len(targets)} targets for a batch of {n}")
+    images, anchor_ids, classes, goals, ious = [], [], [], [], []
+    for i, (boxes, labels) in enumerate(targets):
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        overlaps = box_iou(boxes, anchor_corners)  # (k, A)
+        taken: set[int] = set()
+        for g, box in enumerate(boxes):
+            ranked = np.argsort(-overlaps[g], kind="stable")
+            a = int(next(j for j in ranked if int(j) not in taken))
+            taken.add(a)
+            ax, ay, aw, ah = anchors[a].tolist()
+            gx, gy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            gw, gh = box[2] - box[0], box[3] - box[1]
+            images.append(i)
+            anchor_ids.append(a)
+            classes.append(int(labels[g]))
+            goals.append([(gx - ax) / aw, (gy - ay) / ah, np.log(gw / aw), np.log(gh / ah)])
+            ious.append(float(box_iou(predicted[i, a], box)[0, 0]))
+    objects = max(len(images), 1)
+    device, dtype = outputs.device, outputs.dtype
+    image_index = torch.tensor(images, dtype=torch.int64, device=device)
+    anchor_index = torch.tensor(anchor_ids, dtype=torch.int64, device=device)
+
+    bbox = deltas[image_index, anchor_index] - torch.tensor(goals, dtype=dtype, device=device)
+    bbox_loss = bbox.square().sum() / objects
+    class_loss = (
+        nn.functional.cross_entropy(
+            class_logits[image_index, anchor_index],
+            torch.tensor(classes, dtype=torch.int64, device=device),
+            reduction="sum",
+        )
+        / objects
+    )
+
+    positive = torch.zeros(n, count, dtype=torch.bool, device=device)
+    positive[image_index, anchor_index] = True
+    goal = torch.zeros(n, count, dtype=dtype, device=device)
+    goal[image_index, anchor_index] = torch.tensor(ious, dtype=dtype, device=device)
+    per_image = positive.sum(1, keepdim=True).to(dtype)
+    scale = torch.where(
+        positive,
+        weights.confidence_positive / per_image.clamp(min=1),
+        weights.confidence_negative / (count - per_image),
+    )
+    confidence_loss = (scale * (confidence - goal).square()).sum(1).mean()
+    return weights.bbox * bbox_loss + weights.classification * class_loss + confidence_loss

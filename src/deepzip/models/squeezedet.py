@@ -51,7 +51,8 @@ SQUEEZEDET_REFERENCE = ReferenceCount(
     10_000,
     "the paper's Table 2 (SqueezeDet: 1.97M parameters, 7.9 MB); the authors' released network"
     " (BichenWuUCB/squeezeDet, src/nets/squeezeDet.py with fire10 and fire11) has 2,082,120,"
-    " which this module reproduces; the 0.11M difference is not explained in the paper",
+    " which this module reproduces. The paper does not explain the 0.11M gap; its SqueezeDet+"
+    " (6.93M) has a gap of the same kind: the released squeezeDetPlus.py counts 7,021,640",
 )
 
 # (width, height) in pixels of the 9 anchors the authors use for KITTI at 1248×384.

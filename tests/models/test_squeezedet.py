@@ -40,6 +40,14 @@ def test_loss_of_a_shifted_box():
     assert loss.item() == pytest.approx(0.05 + 300 / 121, abs=1e-6)
 
 
+def test_loss_of_an_image_without_boxes_is_its_negative_confidence():
+    out = torch.zeros(1, 7, 2, 2, dtype=torch.float64)  # every confidence σ(0) = 1/2
+    nothing = [(np.zeros((0, 4)), np.zeros(0, dtype=np.int64))]
+    # λ_conf⁻ · Σ over the 4 anchors of (1/2)² / 4 = 100 · 1/4 = 25
+    loss = convdet_loss(out, nothing, ((10.0, 10.0),), 2, (32, 32))
+    assert loss.item() == pytest.approx(25.0)
+
+
 def test_loss_assigns_each_box_its_own_anchor():
     out = torch.zeros(1, 7, 2, 2, dtype=torch.float64, requires_grad=True)
     # Two boxes whose best anchor is the same (cell (0, 0)): the second takes the next best.

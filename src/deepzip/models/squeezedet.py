@@ -280,7 +280,7 @@ def convdet_loss(
     images, anchor_ids, classes, goals, ious = [], [], [], [], []
     for i, (boxes, labels) in enumerate(targets):
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        overlaps = box_iou(boxes, anchor_corners)  # (k, A)
+        overlaps = box_iou(boxes, anchor_corners)  # (boxes, A)
         taken: set[int] = set()
         for g, box in enumerate(boxes):
             ranked = np.argsort(-overlaps[g], kind="stable")
@@ -299,7 +299,8 @@ def convdet_loss(
     image_index = torch.tensor(images, dtype=torch.int64, device=device)
     anchor_index = torch.tensor(anchor_ids, dtype=torch.int64, device=device)
 
-    bbox = deltas[image_index, anchor_index] - torch.tensor(goals, dtype=dtype, device=device)
+    goals_tensor = torch.tensor(goals, dtype=dtype, device=device).reshape(-1, 4)
+    bbox = deltas[image_index, anchor_index] - goals_tensor
     bbox_loss = bbox.square().sum() / objects
     class_loss = (
         nn.functional.cross_entropy(

@@ -12,7 +12,6 @@ them without their Python class.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 
 from torch import nn
 
@@ -45,18 +44,3 @@ def lenet_5() -> nn.Sequential:
             fc2=nn.Linear(500, 10),
         )
     )
-
-
-MODELS: dict[str, Callable[[], nn.Module]] = {
-    "lenet-300-100": lenet_300_100,
-    "lenet-5": lenet_5,
-}
-
-
-def build_model(name: str) -> nn.Module:
-    """A fresh, untrained built-in model by name (see ``MODELS``)."""
-    try:
-        factory = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; built-in models: {', '.join(MODELS)}") from None
-    return factory()

@@ -11,7 +11,8 @@ The kernels have the engine's loop structure (``deepzip.engine._kernels``), so t
 compiled CSC measures what the engine's 1-byte entries give at equal kernel quality:
 
 - batch 1: the non-zero activations are listed first and only their columns are walked; the
-  entries of the active column ``PREFETCH_AHEAD`` ahead are prefetched; indices are uint64;
+  non-zeros of the active column ``PREFETCH_AHEAD`` ahead are prefetched (the whole column, as the
+  engine prefetches its whole column); indices are uint64;
 - batch: the batch is ``(cols, batch)`` with the batch contiguous and processed in tiles of
   ``BATCH_TILE`` inputs; a column whose tile of inputs is all zero is skipped; each stored
   non-zero updates one contiguous run of outputs, ``y[row, tile] += w * x[j, tile]``.
@@ -39,8 +40,10 @@ BATCH_TILE = 64
 """Inputs per batch tile (the engine's ``BATCH_TILE``)."""
 PREFETCH_AHEAD = 4
 """Active columns prefetched ahead at batch 1 (the engine's value) ..."""
-PREFETCH_LINES = 4
-"""... at most this many 64-byte lines of each of its two arrays."""
+PREFETCH_LINES = 32
+"""... at most this many 64-byte lines of each of its two arrays: 512 non-zeros, the whole column
+of a block on EIE's layers, as the engine's 4 lines of 1-byte entries are for its PEs (with the
+engine's 4 lines, 64 non-zeros here, the kernel ran Alex-6 2.5x slower)."""
 SERIAL_WORK = 32_768
 """Below this many non-zero updates (non-zeros x batch) a product runs on the calling thread, as
 the engine's products do (``deepzip.engine.product.SERIAL_WORK``)."""

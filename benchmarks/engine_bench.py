@@ -17,7 +17,7 @@ threads, and the JSON records them):
   limited with threadpoolctl); torch dense ``mv``; scipy CSR ``W @ x``; scipy CSC restricted to the
   non-zero activations, ``W_csc[:, nz] @ x[nz]``, with the slice built *before* the timed call
   for every input of the pool (so only the product is timed: a lower bound for scipy, which in use
-  would pay the copy); torch sparse CSR ``mv``;
+  would pay the copy; an oracle, since the slice depends on the input); torch sparse CSR ``mv``;
 - batch 64: the engine (``sparse_matmul``), the compiled CSC kernel batched, numpy and torch dense
   ``W @ X``, torch sparse CSR ``torch.sparse.mm`` (sparse x dense).
 
@@ -40,7 +40,8 @@ Targets (issue 12), geometric mean over the three stacks: batch 1 >= 10x faster 
 dense baseline and >= 3x faster than the fastest sparse baseline (including the compiled CSC
 kernel at the engine's threads), NeuralTalk >= 1.5x on its own; batch 64 >= 5x faster per input
 than torch dense and >= 2x faster than the best sparse x dense baseline; memory <= 1.25 bytes per
-stored non-zero on every layer.
+stored non-zero on every layer. The batch-1 sparse target is judged against every sparse
+baseline, the pre-sliced scipy oracle included, and also reported against the ``REALIZABLE`` ones.
 
     python benchmarks/engine_bench.py [--json PATH] [--quick] [--seed N] [--threads N]
 """
@@ -114,6 +115,9 @@ STACKS = {
 }
 DENSE = ("numpy dense", "torch dense")
 SPARSE = ("CSC kernel", "scipy CSR", "scipy CSC active", "torch CSR")  # batch 1
+# Without the pre-sliced scipy product, whose slice depends on the input and is not timed: what a
+# caller who does not know the input in advance can run.
+REALIZABLE = ("CSC kernel", "scipy CSR", "torch CSR")
 SPARSE64 = ("CSC kernel", "torch CSR")  # sparse x dense at batch 64
 
 
@@ -447,6 +451,7 @@ def run(args: argparse.Namespace) -> dict:
         engine_t = t1["engine"]
         dense_name, dense_t = _fastest(t1, DENSE)
         sparse_name, sparse_t = _fastest(t1, SPARSE)
+        realizable_name, realizable_t = _fastest(t1, REALIZABLE)
         sparse64_name, sparse64_t = _fastest(t64, SPARSE64)
         scipy_t = min((t1[m] for m in ("scipy CSR", "scipy CSC active") if m in t1), default=None)
         stack_rows.append(
@@ -469,6 +474,8 @@ def run(args: argparse.Namespace) -> dict:
                 "speedup_vs_dense": dense_t / engine_t,
                 "fastest_sparse": sparse_name,
                 "speedup_vs_sparse": sparse_t / engine_t,
+                "fastest_realizable_sparse": realizable_name,
+                "speedup_vs_realizable_sparse": realizable_t / engine_t,
                 "format_gain": t1["CSC kernel"] / engine_t,
                 "format_gain_1_thread": t1["CSC kernel 1 thread"] / t1["engine 1 thread"],
                 "kernel_gain_1_thread": (
@@ -490,6 +497,10 @@ def run(args: argparse.Namespace) -> dict:
         "batch1_vs_dense": _target(gm("speedup_vs_dense"), 10.0),
         "batch1_vs_sparse": _target(gm("speedup_vs_sparse"), 3.0),
         "batch1_neuraltalk_vs_sparse": _target(nt["speedup_vs_sparse"], 1.5, "value"),
+        "batch1_vs_realizable_sparse": _target(gm("speedup_vs_realizable_sparse"), 3.0),
+        "batch1_neuraltalk_vs_realizable_sparse": _target(
+            nt["speedup_vs_realizable_sparse"], 1.5, "value"
+        ),
         "batch64_vs_torch_dense": _target(gm("speedup_batch64_vs_torch"), 5.0),
         "batch64_vs_sparse_dense": _target(gm("speedup_batch64_vs_sparse"), 2.0),
         "memory_bytes_per_nonzero": {
@@ -500,6 +511,7 @@ def run(args: argparse.Namespace) -> dict:
         },
     }
     machine["load_average_after"] = os.getloadavg()
+    machine["numba_threading_layer"] = numba.threading_layer()
     return {
         "benchmark": "engine",
         "command": " ".join(sys.argv),

@@ -11,7 +11,8 @@ Layers are built as in ``engine_bench.py`` (random positions, 4-bit codes and 4-
 byte per entry). Per point, all at ``--threads`` threads (numba, torch): batch 1, the engine
 (``sparse_matvec``) against the compiled CSC kernel (``_baselines``, float32 values, int32 rows,
 row blocks, only active columns, the engine's loop structure); batch 64, the engine
-(``sparse_matmul``) against torch dense ``mm`` (and the CSC kernel batched, for reference). Median
+(``sparse_matmul``) against torch dense ``mm`` (and the CSC kernel batched, for reference); and
+batch 1 again with both on one thread, which other processes on the cores disturb less. Median
 of interleaved calls as in ``engine_bench.time_interleaved``.
 
 Targets (issue 12): at batch 1 never slower than the compiled CSC kernel and >= 2x it in
@@ -97,6 +98,8 @@ def run_point(spec: LayerSpec, rng: np.random.Generator, threads: int, budget: f
         {
             "engine": lambda i: sparse_matvec(engine, vectors[i % POOL]),
             "CSC kernel": lambda i: csc_matvec(blocked, vectors[i % POOL]),
+            "engine 1 thread": lambda i: sparse_matvec(engine, vectors[i % POOL], threads=1),
+            "CSC kernel 1 thread": lambda i: csc_matvec(blocked, vectors[i % POOL], threads=1),
         },
         rounds=4,
         budget_s=budget,
@@ -121,6 +124,7 @@ def run_point(spec: LayerSpec, rng: np.random.Generator, threads: int, budget: f
         "batch1_us": {k: v * 1e6 for k, v in t1.items()},
         "batch64_us_per_input": {k: v * 1e6 / BATCH for k, v in t64.items()},
         "batch1_vs_csc": t1["CSC kernel"] / t1["engine"],
+        "batch1_vs_csc_1_thread": t1["CSC kernel 1 thread"] / t1["engine 1 thread"],
         "batch64_vs_torch_dense": t64["torch dense"] / t64["engine"],
         "batch64_vs_csc": t64["CSC kernel"] / t64["engine"],
     }
@@ -157,6 +161,10 @@ def summarise(points: list[dict]) -> dict:
             "met": geomean(b64) >= 2.0,
         },
         "batch64_vs_csc_geomean": {"geomean": geomean([p["batch64_vs_csc"] for p in points])},
+        "batch1_vs_csc_1_thread_geomean": {
+            "geomean": geomean([p["batch1_vs_csc_1_thread"] for p in points]),
+            "worst": min(p["batch1_vs_csc_1_thread"] for p in points),
+        },
     }
 
 
@@ -178,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             points.append(run_point(spec, rng, args.threads, budget))
             p = points[-1]
             print(
-                f"{p['point']:<28} batch 1 vs CSC {p['batch1_vs_csc']:6.2f}x   batch 64 vs torch "
-                f"dense {p['batch64_vs_torch_dense']:6.2f}x",
+                f"{p['point']:<28} batch 1 vs CSC {p['batch1_vs_csc']:6.2f}x (1 thread "
+                f"{p['batch1_vs_csc_1_thread']:5.2f}x)   batch 64 vs torch dense "
+                f"{p['batch64_vs_torch_dense']:6.2f}x",
                 flush=True,
             )
             gc.collect()
@@ -191,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "seed": args.seed,
         "machine": machine,
-        "method_threads": dict.fromkeys(("engine", "CSC kernel", "torch dense"), args.threads),
+        "method_threads": dict.fromkeys(("engine", "CSC kernel", "torch dense"), args.threads)
+        | {"engine 1 thread": 1, "CSC kernel 1 thread": 1},
         "batch": BATCH,
         "points": points,
         "targets": summarise(points),

@@ -181,7 +181,7 @@ def test_result_round_trips_through_a_dzip_file(tiny_data, tmp_path):
 
     result = run_pipeline(CONFIG, tiny_data, tmp_path / "w")
     path = tmp_path / "model.dzip"
-    write_dzip(path, to_compressed_model(result.model, CONFIG.quantize))
+    write_dzip(path, to_compressed_model(result.model, CONFIG.quantize, tiny_data.test_x[:2]))
     back = read_dzip(path)
     for a, b in zip(result.layers, back.layers):
         assert (a.name, a.kind, a.weight_bits, a.index_bits) == (
@@ -194,7 +194,9 @@ def test_result_round_trips_through_a_dzip_file(tiny_data, tmp_path):
         np.testing.assert_array_equal(a.bias, b.bias)
     with torch.no_grad():
         x = tiny_data.test_x[:50]
-        assert torch.equal(to_torch(back)(x), to_torch(to_compressed_model(result.model))(x))
+        assert torch.equal(
+            to_torch(back)(x), to_torch(to_compressed_model(result.model, None, x))(x)
+        )
         torch.testing.assert_close(to_torch(back)(x), result.model(x), rtol=1e-5, atol=1e-6)
 
 
@@ -247,8 +249,10 @@ def test_smaller_file_options_keep_the_function(tiny_data, tmp_path):
     result = run_pipeline(config, tiny_data, tmp_path / "w", counter)
     assert counter.totals["prune-2"] == 2 * counter.totals["prune-1"]
     path = tmp_path / "small.dzip"
-    small = write_dzip(path, to_compressed_model(result.model, quantize))
-    plain = write_dzip(tmp_path / "plain.dzip", to_compressed_model(result.model, CONFIG.quantize))
+    example = tiny_data.test_x[:2]
+    small = write_dzip(path, to_compressed_model(result.model, quantize, example))
+    plain = to_compressed_model(result.model, CONFIG.quantize, example)
+    plain = write_dzip(tmp_path / "plain.dzip", plain)
     assert small < plain
     back = read_dzip(path)
     assert all(layer.value_bits == 16 for layer in back.layers)

@@ -42,8 +42,9 @@ def test_accuracy_and_chance():
     assert accuracy(scores, [1, 0, 0]) == pytest.approx(2 / 3)
     assert accuracy(torch.from_numpy(scores), torch.tensor([1, 0, 1])) == 1.0
     assert chance_accuracy(np.array([0, 0, 0, 1])) == 0.75
-    with pytest.raises(ValueError, match="scores"):
-        accuracy(np.zeros(3), [0, 1, 2])
+    assert accuracy(np.zeros(3), [0, 1, 2]) == pytest.approx(1 / 3)  # classes, not scores
+    with pytest.raises(ValueError, match="differ"):
+        accuracy(np.zeros((3, 2)), [0, 1])
 
 
 def test_pipeline_with_dataloaders_and_a_user_metric(tiny_data, tmp_path):
@@ -90,7 +91,7 @@ def test_normalization_is_applied_and_recorded(tiny_data, tmp_path):
     config = CompressConfig(**{**CONFIG.__dict__, "input_mean": (0.2,), "input_std": (0.3,)})
     result = run_pipeline(config, tiny_data, tmp_path / "w")
     path = tmp_path / "m.dzip"
-    write_result(result, path)
+    write_result(result, path, tiny_data.test_x[:2])
     model = read_dzip(path)
     np.testing.assert_array_equal(model.tensors[INPUT_MEAN], np.float32([0.2]))
     np.testing.assert_array_equal(model.tensors[INPUT_STD], np.float32([0.3]))

@@ -92,6 +92,15 @@ def runnable_problems(model: CompressedModel) -> list[str]:
     return [f"unsupported op {node.describe()}" for node in model.network.unsupported()]
 
 
+def network_problems(model: nn.Module, example_inputs: Any) -> list[str]:
+    """Why the network of ``model`` (before or after compression) could not be run from a .dzip
+    file, one line per op outside the op table with the module it came from; empty when it can.
+    The same capture as ``to_compressed_model``, so ``compress`` can say it before any training."""
+    return [f"unsupported op {problem}" for problem in capture_plain(
+        without_parametrizations(model), example_inputs
+    ).problems]  # fmt: skip
+
+
 def dense_state_dict(model: CompressedModel) -> dict[str, torch.Tensor]:
     """Dense weights by state_dict name: dequantized layers and the plain tensors."""
     state: dict[str, torch.Tensor] = {}

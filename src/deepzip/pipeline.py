@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -129,7 +131,9 @@ class Reporter:
 
 
 def load_model_factory(spec: str) -> Callable[[], nn.Module]:
-    """A built-in model name or ``package.module:factory`` (a callable returning an nn.Module)."""
+    """A built-in model name or ``package.module:factory`` (a callable returning an nn.Module).
+    The module is looked for in the current folder first, as ``python -m`` does, so that the
+    ``deepzip`` command finds a user's ``models.py`` beside the data."""
     if spec in MODELS:
         return MODELS[spec]
     if ":" not in spec:
@@ -137,6 +141,8 @@ def load_model_factory(spec: str) -> Callable[[], nn.Module]:
             f"model {spec!r} is neither a built-in ({', '.join(MODELS)}) nor package.module:factory"
         )
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -472,9 +478,7 @@ def train_stage(
     return result
 
 
-def write_result(
-    result: PipelineResult, path: str | Path, example_inputs: Any = None
-) -> dict[str, Any]:
+def write_result(result: PipelineResult, path: str | Path, example_inputs: Any) -> dict[str, Any]:
     """Write the pipeline's model as a .dzip file, its network captured on ``example_inputs``
     (raw inputs, as the data holds them: the run's normalization is applied here); its path and
     sizes (``file_bytes``, ``dense_bytes``, ``ratio``: the dense fp32 size over the file's real
@@ -483,7 +487,7 @@ def write_result(
     from deepzip.network import to_compressed_model
 
     norm = result.config.normalization()
-    if example_inputs is not None and norm is not None:
+    if norm is not None:
         example_inputs = norm.apply(example_inputs)
     compressed = to_compressed_model(result.model, result.config.quantize, example_inputs)
     if norm is not None:  # recorded as reserved plain tensors (docs/FORMAT.md, "Tensors")

@@ -10,13 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from graph_examples import random_model  # noqa: E402
-from torch_reference import run_graph  # noqa: E402
+from graph_examples import random_model
+from torch_reference import run_graph
 
-from deepzip.compressed import CompressedModel  # noqa: E402
-from deepzip.graph import Graph, GraphInput, Node, chain  # noqa: E402
-from deepzip.graph.legacy import graph_from_v1  # noqa: E402
-from deepzip.graph.shapes import NodeError, check_graph, parameter_lookup  # noqa: E402
+from deepzip.compressed import CompressedModel
+from deepzip.graph import Graph, GraphInput, Node, chain
+from deepzip.graph.legacy import graph_from_v1
+from deepzip.graph.shapes import NodeError, check_graph, parameter_lookup
 
 CONV = {"stride": (1, 1), "pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
 

@@ -84,7 +84,7 @@ def test_compressed_layers_give_each_weight_bit_exact_through_the_file(name):
 
 
 def test_lstm_weights_have_their_own_codebooks_and_bits_by_name():
-    config = QuantizeConfig(fc_bits=3, bits={"m.weight_hh_l1_reverse": 2})
+    config = QuantizeConfig(fc_bits=3, bits={"m.weight_hh_l1_reverse": 2}, weights_per_cluster=0)
     model, _, _, _ = shared_model("lstm", config)
     layers = {layer.name: layer for layer in compressed_layers(model, config)}
     assert len(layers) == 8

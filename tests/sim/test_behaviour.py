@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepzip.compressed import CompressedLayer, CompressedModel, NetworkOp
+from deepzip.compressed import CompressedLayer, CompressedModel
 from deepzip.config import from_json, to_json
 from deepzip.container import write_dzip
+from deepzip.graph.legacy import graph_from_v1
 from deepzip.report.figures import design_space_figures
 from deepzip.sim import (
     BENCHMARKS,
@@ -140,8 +141,9 @@ def small_mlp(rng) -> CompressedModel:
         codebook = np.concatenate([[0.0], rng.normal(scale=0.3, size=15)]).astype(np.float32)
         bias = rng.normal(scale=0.1, size=out).astype(np.float32)
         layers.append(CompressedLayer(name, "linear", codebook, codes, mask, bias, 4, 4))
-    network = [NetworkOp("flatten", None, (1, -1)), NetworkOp("linear", "fc1"),
-               NetworkOp("relu"), NetworkOp("dropout"), NetworkOp("linear", "fc2")]  # fmt: skip
+    ops = [("flatten", None, (1, -1)), ("linear", "fc1", ()), ("relu", None, ()),
+           ("dropout", None, ()), ("linear", "fc2", ())]  # fmt: skip
+    network = graph_from_v1(ops)
     return CompressedModel(layers, network)
 
 

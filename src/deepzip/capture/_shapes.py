@@ -63,6 +63,15 @@ def _slice(call: Call) -> Mapped:
     start, end = call["start"], call["end"]
     if not all(isinstance(v, int) or v is None for v in (start, end)):
         raise Unsupported("its bounds depend on the input")
+    shape = call.shape(call["self"])
+    dim = int(call["dim"]) % len(shape) if shape else int(call["dim"])
+    size = shape[dim] if shape else None
+    whole = (start or 0) == 0 and int(call["step"]) == 1
+    whole = whole and (end is None or end >= 1 << 62 or (isinstance(size, int) and end >= size))
+    if whole:  # x[:, ...] slices every sample whole: the input's own values
+        return Mapped("identity", (call.value("self"),))
+    if dim == 0:
+        raise Unsupported("it slices the batch dimension (deepzip keeps dimension 0 as the batch)")
     attrs = {
         "dim": int(call["dim"]),
         "start": 0 if start is None else int(start),

@@ -180,6 +180,12 @@ def _default(text: str, value: object) -> str:
     "the run: the model most likely expects other preprocessing).",
 )
 @click.option(
+    "--require-runnable",
+    is_flag=True,
+    help="Stop, before any training, when the model has an op that the engine and `deepzip run` "
+    "cannot run (by default that is a warning and the file holds the layers and tensors only).",
+)
+@click.option(
     "--report",
     "write_html",
     is_flag=True,
@@ -216,6 +222,7 @@ def compress(
     sort_units: bool | None,
     normalize: str | None,
     allow_near_chance: bool,
+    require_runnable: bool,
     write_html: bool,
     as_json: bool,
     seed: int,
@@ -273,6 +280,7 @@ def compress(
     check_model(config)
     err.print(plan_text(config))
     data = load_data(data_dir)
+    problems = check_runnable(config, data.test_x[:2], require_runnable)
     if config.weights is not None:
         check_loaded_weights(config, data, allow_near_chance)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
@@ -283,6 +291,9 @@ def compress(
 
         err.print(f"[dim]report: {write_report(out_path, work_dir=work_dir)}[/dim]")
     summary = {**console.stage_summary(result), "work_dir": str(work_dir), **written}
+    summary["runnable"], summary["network_problems"] = not problems, problems
+    if problems:
+        err.print(_not_runnable_text(problems, out_path))
     if as_json:
         print_json(summary)
         return
@@ -293,6 +304,32 @@ def compress(
     out.print(
         f"{out_path}: {summary['file_bytes']:,} bytes, {summary['ratio']:.1f}× smaller than the "
         f"dense fp32 weights ({summary['dense_bytes']:,} bytes); see `deepzip inspect {out_path}`"
+    )
+
+
+def check_runnable(config: CompressConfig, example_inputs: Any, required: bool) -> list[str]:
+    """Capture the model's network on two inputs before any training: the ops the engine cannot
+    run are a warning (each named with its module), or with ``--require-runnable`` an error."""
+    from deepzip.network import network_problems
+    from deepzip.pipeline import PipelineError, build
+
+    problems = network_problems(build(config), example_inputs)
+    if problems and required:
+        raise PipelineError(
+            "--require-runnable: the engine cannot run this model: " + "; ".join(problems)
+        )
+    if problems:
+        err.print(_not_runnable_text(problems, None))
+    return problems
+
+
+def _not_runnable_text(problems: list[str], out_path: Path | None) -> str:
+    where = "the file will hold" if out_path is None else f"{out_path} holds"
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return (
+        f"[bold yellow]warning:[/bold yellow] the engine and `deepzip run` cannot run this model; "
+        f"{where} its layers and tensors (decompress works) but not a runnable network:\n{lines}"
+        "\n(--require-runnable makes this an error)"
     )
 
 

@@ -140,33 +140,42 @@ def simulate_file(
             run(layer, None, False, "random")
         return ModelSimResult(config, results, sources)
 
-    ops = [op for op in model.network if op.kind != "dropout"]
-    x: np.ndarray | None = None
-    source = "random input"
-    for i, op in enumerate(ops):
-        relu_next = i + 1 < len(ops) and ops[i + 1].kind == "relu"
-        if op.kind == "linear" and op.layer in compressed:
-            layer = compressed[op.layer]
-            if x is None:
-                x = _random_vector(rng, layer.num_weights // layer.codes.shape[0], input_density)
-            x, source = run(layer, x, relu_next, source).output, "network"
-        elif op.kind == "linear" and x is not None:
-            weight = np.asarray(model.tensors[f"{op.layer}.weight"], dtype=np.float32)
-            bias = model.tensors.get(f"{op.layer}.bias")
+    graph = model.network
+    consumers = graph.consumers()
+    # One sample's activation per graph value, where it is a known vector; None where it is not
+    # (the spatial activations of convolutions and pooling are not followed).
+    values: dict[str, np.ndarray | None] = {}
+    # Values that are the network's input, perhaps flattened: a linear layer there gets the
+    # random input (``input_density``), not a random activation.
+    from_input = {value.name for value in graph.inputs}
+    for node in graph.nodes:
+        x = values.get(node.inputs[0]) if node.inputs else None
+        out: np.ndarray | None = None
+        readers = consumers.get(node.outputs[0], []) if node.outputs else []
+        relu_next = len(readers) == 1 and readers[0].op == "relu"
+        if node.op == "linear" and node.layer in compressed:
+            layer = compressed[node.layer]
+            cols = layer.num_weights // layer.codes.shape[0]
+            source = "network"
+            if x is None and node.inputs[0] in from_input:
+                x, source = _random_vector(rng, cols, input_density), "random input"
+            out = run(layer, x, relu_next, source).output
+        elif node.op == "linear" and x is not None:
+            weight = np.asarray(model.tensors[f"{node.layer}.weight"], dtype=np.float32)
+            bias = model.tensors.get(f"{node.layer}.bias")
             if weight.ndim == 2 and weight.shape[1] == x.shape[0]:
-                x = weight @ x + (0 if bias is None else np.asarray(bias, dtype=np.float32))
-                source = "network"
-            else:
-                x = None
-        elif op.kind == "conv2d" and op.layer in compressed:
-            run(compressed[op.layer], None, relu_next, "random")
-            x = None
-        elif op.kind == "relu" and x is not None:
-            x = np.maximum(x, 0)
-        elif op.kind == "flatten":
-            pass  # a 1-D activation is already flat; an unknown one stays unknown
-        else:  # convolutions and pooling: the spatial size is unknown
-            x = None
+                out = weight @ x + (0 if bias is None else np.asarray(bias, dtype=np.float32))
+        elif node.op == "relu" and x is not None:
+            out = np.maximum(x, 0)
+        elif node.op in ("flatten", "reshape"):
+            flat = node.op == "flatten" or len(node.attrs["shape"]) == 1
+            out = x if flat else None  # a 1-D activation is already flat
+            if node.inputs[0] in from_input:
+                from_input.add(node.outputs[0])
+        elif node.layer in compressed:  # convolutions, LSTM, embedding: random inputs
+            run(compressed[node.layer], None, relu_next, "random")
+        for name in node.outputs:
+            values[name] = out if name == node.outputs[0] else None
     done = {r.name for r in results}
     for layer in model.layers:  # compressed layers the network does not use
         if layer.name not in done:

@@ -97,3 +97,23 @@ def test_half_values_file_holds_ieee_binary16_values():
     raw = b"".join(struct.pack("<e", float(v)) for v in codebook)
     assert data[start : start + len(raw)] == raw
     assert first.bias_bytes == 2 * len(model.layers[0].bias)
+
+
+def test_format_md_op_table_is_the_op_table():
+    """docs/FORMAT.md's table of ops lists every op of deepzip.graph.ops.OPS: code, arities,
+    layer and attributes in file order."""
+    from deepzip.graph.ops import MANY, OPS
+
+    def arity(bounds):
+        low, high = bounds
+        return f"{low}.." if high >= MANY else str(low) if low == high else f"{low}..{high}"
+
+    text = FORMAT_MD.read_text(encoding="utf-8")
+    row = r"^\| (\d+) \| (\w+) \| ([\d.]+) \| ([\d.]+) \| (\w+) \| (.*) \|$"
+    rows = re.findall(row, text, re.M)
+    want = [
+        (str(op.code), op.name, arity(op.inputs), arity(op.outputs), op.layer,
+         ", ".join(f"{n} `{t}`" for n, t in op.attrs) or "—")
+        for op in sorted(OPS.values(), key=lambda op: op.code)
+    ]  # fmt: skip
+    assert rows == want

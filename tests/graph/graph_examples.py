@@ -250,9 +250,15 @@ def _unary(b: _Builder, rng: random.Random) -> None:
     if found is None:
         return
     op = rng.choice([*UNARY, "leaky_relu", "gelu", "add", "mul", "softmax"])
-    attrs = {"leaky_relu": {"negative_slope": 0.125}, "gelu": {"approximate": rng.choice(
-        ["none", "tanh"])}, "add": {"scalar": 1.5}, "mul": {"scalar": -2.0},
-        "softmax": {"dim": _edge(rng, rng.randint(-1, len(found[1].shape) - 1))}}.get(op, {})  # fmt: skip
+    approximate = rng.choice(["none", "tanh"])  # drawn for every op, in this order
+    dim = _edge(rng, rng.randint(-1, len(found[1].shape) - 1))
+    attrs = {
+        "leaky_relu": {"negative_slope": 0.125},
+        "gelu": {"approximate": approximate},
+        "add": {"scalar": 1.5},
+        "mul": {"scalar": -2.0},
+        "softmax": {"dim": dim},
+    }.get(op, {})
     b.try_add(Node(op, (found[0],), b.fresh(), None, attrs))
 
 
@@ -271,8 +277,12 @@ def _pool(b: _Builder, rng: random.Random) -> None:
         return
     name = found[0]
     k = rng.randint(1, 3)
-    common = {"kernel": (k, k), "stride": (_edge(rng, rng.randint(1, 2)), 1),
-              "padding": (_edge(rng, rng.randint(0, k // 2)), 0), "ceil_mode": rng.random() < 0.3}  # fmt: skip
+    common = {
+        "kernel": (k, k),
+        "stride": (_edge(rng, rng.randint(1, 2)), 1),
+        "padding": (_edge(rng, rng.randint(0, k // 2)), 0),
+        "ceil_mode": rng.random() < 0.3,
+    }
     which = rng.choice(["max", "max_indices", "avg", "adaptive", "upsample"])
     if which == "avg":
         attrs = common | {"count_include_pad": rng.random() < 0.5, "divisor_override": 0}
@@ -282,8 +292,12 @@ def _pool(b: _Builder, rng: random.Random) -> None:
         b.try_add(Node("adaptive_avg_pool2d", (name,), b.fresh(), None, {"output_size": size}))
     elif which == "upsample":
         mode = rng.choice(["nearest", "bilinear"])
-        attrs = {"mode": mode, "size": (rng.randint(1, 9), rng.randint(1, 9)),
-                 "scales": (0.0, 0.0), "align_corners": mode == "bilinear" and rng.random() < 0.5}  # fmt: skip
+        attrs = {
+            "mode": mode,
+            "size": (rng.randint(1, 9), rng.randint(1, 9)),
+            "scales": (0.0, 0.0),
+            "align_corners": mode == "bilinear" and rng.random() < 0.5,
+        }
         b.try_add(Node("upsample", (name,), b.fresh(), None, attrs))
     else:
         outputs = b.fresh(2 if which == "max_indices" else 1)

@@ -172,9 +172,9 @@ def test_max_unpool2d_needs_the_indices_of_a_max_pool2d():
              Node("max_unpool2d", ("p", "i"), ("u",), None, {"output_size": (4, 4)}))  # fmt: skip
     graph = Graph((GraphInput("x", "float32", (1, 4, 4)),), nodes, ("u",))
     assert check_graph(graph, lookup())["u"].shape == (None, 1, 4, 4)
-    small = nodes[:1] + (Node("max_unpool2d", ("p", "i"), ("u",), None, {"output_size": (2, 2)}),)
+    small = (nodes[0], Node("max_unpool2d", ("p", "i"), ("u",), None, {"output_size": (2, 2)}))
     refused(Graph(graph.inputs, small, ("u",)), lookup(), "cannot hold", "attrs.output_size")
-    fake = nodes[:1] + (Node("max_unpool2d", ("p", "p"), ("u",), None, {"output_size": (4, 4)}),)
+    fake = (nodes[0], Node("max_unpool2d", ("p", "p"), ("u",), None, {"output_size": (4, 4)}))
     refused(Graph(graph.inputs, fake, ("u",)), lookup(), "second output of a max_pool2d")
 
 
@@ -195,3 +195,21 @@ def test_compressed_model_parameter_shape_and_check():
     )
     with pytest.raises(ValueError, match="expects 3 input features"):
         broken.check_network()
+
+
+def test_sizes_and_inferred_dimensions_stay_within_the_format_limit():
+    """Found by the fuzz harness: a stride of 2**40 or an output size of 2**31 read back from a
+    file, and torch then failed or tried to allocate terabytes."""
+    refused(*conv({"stride": (2**40, 1)}), r"stride must be <= 2147483647", "attrs.stride", 0)
+    pool = {"kernel": (2, 2), "stride": (2, 2), "padding": (0, 0), "dilation": (1, 1),
+            "ceil_mode": False}  # fmt: skip
+    huge = {"output_size": (2**31, 7)}
+    nodes = (Node("max_pool2d", ("x",), ("p", "i"), None, pool),
+             Node("max_unpool2d", ("p", "i"), ("u",), None, huge))  # fmt: skip
+    graph = Graph((GraphInput("x", "float32", (1, 4, 4)),), nodes, ("u",))
+    refused(graph, lookup(), "output_size must be <= 2147483647", "attrs.output_size", 1)
+    # every attribute within the limit, the output not: a dilated transposed convolution
+    deconv = {"stride": (1, 1), "padding": (0, 0), "output_padding": (0, 0),
+              "dilation": (1, 2**31 - 1), "groups": 1}  # fmt: skip
+    graph = chain([("conv_transpose2d", "d", deconv)], (1, 3, 3))
+    refused(graph, lookup(d__weight=(1, 1, 3, 3)), r"a dimension above 2147483647", None, 0)

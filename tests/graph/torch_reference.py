@@ -24,8 +24,14 @@ def parameters(model: CompressedModel) -> dict[str, torch.Tensor]:
 def _lstm(node: Node, p: dict, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
     a = node.attrs
     first = p[f"{node.layer}.weight_ih_l0"]
-    lstm = torch.nn.LSTM(first.shape[1], a["hidden_size"], a["num_layers"], bias=a["has_biases"],
-                         batch_first=a["batch_first"], bidirectional=a["bidirectional"])  # fmt: skip
+    lstm = torch.nn.LSTM(
+        first.shape[1],
+        a["hidden_size"],
+        a["num_layers"],
+        bias=a["has_biases"],
+        batch_first=a["batch_first"],
+        bidirectional=a["bidirectional"],
+    )
     with torch.no_grad():
         for name, param in lstm.named_parameters():
             param.copy_(p[f"{node.layer}.{name}"])
@@ -57,8 +63,9 @@ def run_node(node: Node, p: dict[str, torch.Tensor], xs: list[torch.Tensor]) -> 
         return _lstm(node, p, xs)
     if op == "batch_norm":
         L = node.layer
-        return [F.batch_norm(xs[0], p[f"{L}.running_mean"], p[f"{L}.running_var"],
-                             get(f"{L}.weight"), get(f"{L}.bias"), False, 0.0, a["eps"])]  # fmt: skip
+        mean, var = p[f"{L}.running_mean"], p[f"{L}.running_var"]
+        weight, bias = get(f"{L}.weight"), get(f"{L}.bias")
+        return [F.batch_norm(xs[0], mean, var, weight, bias, False, 0.0, a["eps"])]
     if op == "layer_norm":
         L = node.layer
         w = None if L is None else p[f"{L}.weight"]
@@ -126,10 +133,12 @@ def run_graph(graph: Graph, model: CompressedModel, batch: int = 2, seed: int = 
     generator = torch.Generator().manual_seed(seed)
     p = parameters(model)
     values: dict[str, torch.Tensor] = {}
+    tables = [p[f"{n.layer}.weight"].shape[0] for n in graph.nodes if n.op == "embedding"]
+    vocabulary = min([7, *tables])  # tokens every embedding of the graph can look up
     for graph_input in graph.inputs:
         shape = (batch, *graph_input.shape)
         if graph_input.dtype == "int64":
-            values[graph_input.name] = torch.randint(0, 7, shape, generator=generator)
+            values[graph_input.name] = torch.randint(0, vocabulary, shape, generator=generator)
         else:
             values[graph_input.name] = torch.randn(shape, generator=generator)
     for node in graph.nodes:

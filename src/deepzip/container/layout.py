@@ -16,6 +16,7 @@ import numpy as np
 
 from deepzip.compressed import MAX_WEIGHT_BITS as MAX_WEIGHT_BITS
 from deepzip.core.relative_index import MAX_INDEX_BITS as MAX_INDEX_BITS
+from deepzip.graph.shapes import MAX_SIZE
 
 MAGIC = b"DZIP"
 VERSION = 2
@@ -67,7 +68,7 @@ MAX_TENSORS = 65535
 MAX_NAME_BYTES = 1024
 MAX_METADATA_BYTES = 4096
 MAX_TENSOR_NDIM = 8
-MAX_DIM = 2**31 - 1
+MAX_DIM = MAX_SIZE  # the graph's checks hold inferred shapes to the same limit
 MAX_TENSOR_ELEMENTS = 2**40
 """Product of a tensor's dimensions, zeros counted as 1."""
 MAX_POINTER_WIDTH = 31

@@ -6,7 +6,8 @@ node, the attribute and the problem. It checks, node by node in order:
 
 1. the op's parameters, which need no shapes (``rules.py``): strides, kernels and dilations
    >= 1, paddings >= 0 (at most half the kernel for pooling, as torch requires), groups >= 1,
-   list lengths, vocabularies, dims that never name the batch dimension (0);
+   every size at most ``MAX_SIZE``, list lengths, vocabularies, dims that never name the batch
+   dimension (0);
 2. the module's parameters the op uses, looked up by ``parameter_shape(module, param)`` (the
    contract's rule: a compressed layer ``kinds.layer_name`` or a plain tensor
    ``kinds.parameter_name``): present, of the right rank, agreeing with each other (groups divide
@@ -14,7 +15,7 @@ node, the attribute and the problem. It checks, node by node in order:
 3. the shapes of its inputs, inferred from the graph's inputs with torch's rules (batch-first:
    the batch dimension, of unknown size, is ``None`` in a shape and may move with ``transpose``):
    linear's in-features, conv channels, broadcasting, cat, reshape sizes, ...; and its outputs'
-   shapes.
+   shapes, none of whose dimensions may exceed ``MAX_SIZE``.
 
 Values downstream of an ``unsupported`` op, or of an input whose shape is unknown (version-1
 files), have unknown shapes: steps 1 and 2 still run for their nodes, step 3 does not.
@@ -27,6 +28,10 @@ from dataclasses import dataclass
 
 from deepzip.graph.ir import Graph, GraphError, Node
 from deepzip.kinds import layer_name, parameter_name
+
+#: The largest size (of a dimension, a kernel, a stride, a padding, ...) a graph may name: the
+#: .dzip format's limit on any dimension, and what a C int of the engines and of torch holds.
+MAX_SIZE = 2**31 - 1
 
 #: ``(module, param) -> shape`` of a parameter of the model, or None when it has none.
 ParameterShape = Callable[[str, str], "tuple[int, ...] | None"]
@@ -94,18 +99,25 @@ class Check:
         return self.node.attrs[name]
 
     def ints(self, name: str, length: int | None, minimum: int | None = None) -> tuple[int, ...]:
+        """A list of ints; with ``minimum``, sizes: each in ``minimum .. MAX_SIZE``."""
         value = self.node.attrs[name]
         if length is not None and len(value) != length:
             raise self.fail(f"{name} must have {length} values, got {value}", f"attrs.{name}")
-        if minimum is not None and any(v < minimum for v in value):
-            raise self.fail(f"{name} must be >= {minimum}, got {value}", f"attrs.{name}")
+        if minimum is not None:
+            self._bounded(name, value, minimum, value)
         return value
 
     def int(self, name: str, minimum: int) -> int:
+        """A size: an int in ``minimum .. MAX_SIZE``."""
         value = self.node.attrs[name]
-        if value < minimum:
-            raise self.fail(f"{name} must be >= {minimum}, got {value}", f"attrs.{name}")
+        self._bounded(name, (value,), minimum, value)
         return value
+
+    def _bounded(self, name: str, values: tuple[int, ...], minimum: int, shown) -> None:
+        if any(v < minimum for v in values):
+            raise self.fail(f"{name} must be >= {minimum}, got {shown}", f"attrs.{name}")
+        if any(v > MAX_SIZE for v in values):
+            raise self.fail(f"{name} must be <= {MAX_SIZE}, got {shown}", f"attrs.{name}")
 
     def not_batch_literal(self, name: str, value: int) -> None:
         if value == 0:
@@ -182,5 +194,10 @@ def check_graph(graph: Graph, parameter_shape: ParameterShape) -> dict[str, Valu
         else:
             outputs = rule.infer(check, inputs, params, values, producers)
         for name, value in zip(node.outputs, outputs):
+            if value is not None and any(d is not None and d > MAX_SIZE for d in value.shape):
+                raise check.fail(
+                    f"output {name} would have shape {show_shape(value.shape)}, a dimension "
+                    f"above {MAX_SIZE}"
+                )
             values[name] = value
     return values

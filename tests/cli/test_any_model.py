@@ -138,3 +138,48 @@ def test_an_op_outside_the_table_is_named_by_compress_and_run(folder):
     assert "--require-runnable" in strict.stderr and "cumsum" in strict.stderr
     assert not (folder / "strict.dzip").exists()
     assert not (folder / "strict.dzip.stages" / "baseline.pt").exists()
+
+
+def fashion_mnist_dir():
+    from pathlib import Path
+
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "fashion-mnist"
+    for where in (Path("/usr/share/datasets/fashion-mnist"), shared):
+        if any(where.glob("train-labels-idx1-ubyte*")):
+            return where
+    pytest.skip("Fashion-MNIST not found (apt-get install dataset-fashion-mnist)")
+
+
+def test_the_readmes_own_model_commands_run_as_written(tmp_path):
+    """README, "Your own model": its commands, verbatim but for the data's folder and smaller
+    limits appended (the last value of an option wins), from the repository's root."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Your own model") :]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1).replace("\\\n", " ")
+    commands = [shlex.split(line, comments=True) for line in block.splitlines()]
+    commands = [c for c in commands if c and c[0] != "apt-get"]
+    assert [c[:2] for c in commands] == [["python", "examples/own_model/to_npz.py"],
+        ["deepzip", "compress"], ["deepzip", "inspect"], ["deepzip", "run"]]  # fmt: skip
+    fashion = str(fashion_mnist_dir())
+    quick = {"compress": ["--train-limit", "1000", "--test-limit", "300", "--epochs", "1",
+                          "--json"], "run": ["--test-limit", "300", "--json"]}  # fmt: skip
+    outputs = []
+    for command in commands:
+        args = [fashion if a == "/usr/share/datasets/fashion-mnist" else a for a in command]
+        args = [str(tmp_path / a) if a.endswith((".npz", ".dzip")) else a for a in args]
+        if args[0] == "python":
+            args[0:2] = [sys.executable, str(root / args[1])]
+        else:
+            args[0:1] = [sys.executable, "-m", "deepzip"]
+        done = subprocess.run([*args, *quick.get(command[1], [])], capture_output=True,
+                              text=True, timeout=600, cwd=root)  # fmt: skip
+        assert done.returncode == 0, (command, done.stderr)
+        outputs.append(done.stdout)
+    compressed, ran = json.loads(outputs[1]), json.loads(outputs[3])
+    assert compressed["runnable"] and compressed["ratio"] > 5
+    assert ran["accuracy"] == pytest.approx(1 - compressed["finetuned_error"])

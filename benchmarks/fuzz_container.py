@@ -12,8 +12,9 @@ changed op codes, input shapes, layers and arities; file size and checksum are v
 parser and the semantic checks must refuse the file. A file the reader still accepts is run in
 torch (tests/graph/torch_reference.py): it must run, with the shapes the checks inferred
 (``--no-torch`` skips this), unless an input's shape is unknown (a network converted from
-version 1) or a value would hold more than RUN_ELEMENTS elements (a valid network may need more
-memory than the machine has); those are counted apart.
+version 1) a value would hold more than RUN_ELEMENTS elements (a valid network may need more memory
+than the machine has) or an LSTM's sequence is longer than RUN_LSTM_STEPS; those are counted
+apart.
 
 Seeds are the golden files of tests/container/golden/ and a small two-layer model built here
 (about 3 KB). Each fuzz file is a seed with 1-4 random mutations (bit flips, byte changes,
@@ -176,6 +177,9 @@ _POOL: list[CompressedModel] = []
 RUN_ELEMENTS = 2**24
 """A file that reads is run in torch only if each of its values (batch 2) has at most this many
 elements: a valid network may ask for more memory than this machine has."""
+RUN_LSTM_STEPS = 10_000
+"""Nor if an LSTM's sequence is longer than this: torch steps through it one by one, and a
+mutated sequence length of millions takes longer than the per-file timeout."""
 POOL_MODELS = 40
 
 
@@ -207,6 +211,10 @@ def structural_case(data: bytes, use_torch: bool) -> str:
             sizes = [math.prod(d or 2 for d in v.shape) for v in inferred.values() if v]
             if max(sizes, default=0) > RUN_ELEMENTS:
                 return "decoded, not run: a value is too large to run here"
+            lstm_inputs = [inferred[n.inputs[0]] for n in model.network.nodes if n.op == "lstm"]
+            steps = [max(d or 0 for d in v.shape[:2]) for v in lstm_inputs if v is not None]
+            if max(steps, default=0) > RUN_LSTM_STEPS:
+                return "decoded, not run: an LSTM sequence is too long to run here"
             for name, value in run_graph(model.network, model, batch=2).items():
                 if inferred[name] is not None:
                     want = tuple(2 if d is None else d for d in inferred[name].shape)

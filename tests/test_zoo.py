@@ -1,4 +1,5 @@
-"""A zoo of small models through the whole path: compress, write, read, run by the engine.
+"""A zoo of small models through the whole path: compress, write, read, run by the engine; and
+the same cycle for every scaled network of issue 11 (``deepzip.models.CATALOGUE``).
 
 Each model is pruned and weight-shared in place (its compression state attached to its own
 modules), captured, written to a .dzip file and read back; the engine's output on the file must
@@ -20,6 +21,7 @@ from torch import nn
 from deepzip.capture import fold_batchnorm
 from deepzip.container import read_dzip, write_dzip
 from deepzip.engine import Engine
+from deepzip.models import CATALOGUE, build_model
 from deepzip.network import dense_state_dict, to_compressed_model
 from deepzip.prune import PruneConfig, iterative_prune
 from deepzip.share import QuantizeConfig, share_weights
@@ -251,6 +253,16 @@ def _randomise_batchnorm(model: nn.Module, generator: torch.Generator) -> None:
                 module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
                 module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
                 module.bias.copy_(torch.randn(n, generator=generator) * 0.2)
+
+
+def _scaled(name: str):
+    """A scaled network of the catalogue and a batch of its inputs."""
+    shape = CATALOGUE[name].input_shape
+    return lambda: build_model(name), lambda: torch.rand(2, *shape)
+
+
+SCALED = [n for n, e in CATALOGUE.items() if e.reference is None and not n.startswith("lenet")]
+ZOO |= {f"scaled_{name}": _scaled(name) for name in SCALED}
 
 
 def _compress(name: str):

@@ -93,10 +93,12 @@ def mutate_network(raw: RawNetwork, layers: list[str], rng: random.Random) -> st
             shape = tuple(rng.choice([0, 1, 2, 3, 7, 1 << 31]) for _ in range(rng.randint(0, 9)))
         elif choice < 0.3:
             shape = None
-        else:
+        elif shape:
             dims = list(shape)
-            dims[rng.randrange(len(dims))] = rng.choice([0, 1, 2, 5, 64, 1 << 20]) if dims else 1
+            dims[rng.randrange(len(dims))] = rng.choice([0, 1, 2, 5, 64, 1 << 20])
             shape = tuple(dims)
+        else:  # a scalar input (ndim 0) gets one dimension
+            shape = (1,)
         raw.inputs[j] = (dtype, shape)
     elif kind == "layer" and nodes:
         nodes[i].layer = rng.choice([*layers, "", "missing", None, "x" * 2000])

@@ -26,7 +26,9 @@ from deepzip.cli.options import (
     parse_normalize,
     parse_sparsity,
     plan_text,
+    resolve_val_size,
     seed_option,
+    val_size_option,
     weights_option,
 )
 from deepzip.pipeline import CompressConfig
@@ -191,6 +193,10 @@ def _default(text: str, value: object) -> str:
     is_flag=True,
     help="After writing the .dzip file, write its HTML report beside it.",
 )
+@val_size_option(
+    "Default: none, every training example is trained on. With it, each stage reports its "
+    "validation error beside its test error."
+)
 @json_option
 @seed_option
 @limit_options
@@ -224,6 +230,7 @@ def compress(
     allow_near_chance: bool,
     require_runnable: bool,
     write_html: bool,
+    val_size: int | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -280,6 +287,9 @@ def compress(
     check_model(config)
     err.print(plan_text(config))
     data = load_data(data_dir)
+    if val_size is not None:
+        train_size = len(data.train_x[: config.train_subset])
+        config = replace(config, val_size=resolve_val_size(val_size, train_size))
     problems = check_runnable(config, data.test_x[:2], require_runnable)
     if config.weights is not None:
         check_loaded_weights(config, data, allow_near_chance)
@@ -292,6 +302,7 @@ def compress(
         err.print(f"[dim]report: {write_report(out_path, work_dir=work_dir)}[/dim]")
     summary = {**console.stage_summary(result), "work_dir": str(work_dir), **written}
     summary["runnable"], summary["network_problems"] = not problems, problems
+    summary["val_size"] = config.val_size
     if problems:
         err.print(_not_runnable_text(problems, out_path))
     if as_json:

@@ -97,24 +97,30 @@ class ProgressReporter(Reporter):
             self._progress.stop()
             self._progress = None
         note = "resumed from checkpoint" if self._resumed else f"{result.seconds:6.1f} s"
+        val = "" if result.val_error is None else f"val error {percent(result.val_error):>7}   "
         self._console.print(
-            f"{result.stage:<10} error {percent(result.error):>7}   "
+            f"{result.stage:<10} error {percent(result.error):>7}   {val}"
             f"weights kept {percent(result.weights_kept):>7}   ({note})"
         )
 
 
 def stage_table(results: list[StageResult], title: str) -> Table:
+    validated = any(r.val_error is not None for r in results)
     table = Table(title=title)
     table.add_column("stage")
     table.add_column("test error", justify="right")
     table.add_column("accuracy", justify="right")
+    if validated:
+        table.add_column("val error", justify="right")
     table.add_column("weights kept", justify="right")
     table.add_column("seconds", justify="right")
     for r in results:
+        val = [] if not validated else ["" if r.val_error is None else percent(r.val_error)]
         table.add_row(
             r.stage,
             percent(r.error),
             percent(1 - r.error),
+            *val,
             percent(r.weights_kept),
             f"{r.seconds:.1f}",
         )

@@ -135,6 +135,9 @@ class Reporter:
     def message(self, text: str) -> None:
         """Something the user should know (which checkpoints are reused, which stages redone)."""
 
+    def trial_end(self, trial: Any, resumed: bool) -> None:
+        """A finished trial of a budget search (``deepzip.search.Trial``)."""
+
 
 def load_model_factory(spec: str) -> Callable[[], nn.Module]:
     """A built-in model name or ``package.module:factory`` (a callable returning an nn.Module).
@@ -388,13 +391,15 @@ def run_pipeline(
     reporter: Reporter | None = None,
     restart: bool = False,
     model: nn.Module | None = None,
+    stop_after: str | None = None,
 ) -> PipelineResult:
     """Run (or resume) all stages of ``config``; checkpoints go to ``work_dir``.
 
     ``data`` is in-memory tensors (trained with deepzip's SGD loop, measured by accuracy) or a
     :class:`~deepzip.task.Task` with the user's own training and metric. ``model``, when given,
     is the fresh model to compress (on any device) instead of one built from ``config.model``;
-    ``config.model`` still names it in the work directory.
+    ``config.model`` still names it in the work directory. ``stop_after`` names the last stage
+    to run (the budget search trains its baseline so); the result then has no layers.
     """
     reporter = reporter or Reporter()
     # Check first: a bad model spec, weights file or layer name must fail before anything is
@@ -428,7 +433,8 @@ def run_pipeline(
     def fit(cfg: TrainConfig) -> None:
         task.train(model, cfg, reporter.step)
 
-    for stage in stages[first:]:
+    last_stage = len(stages) if stop_after is None else stages.index(stop_after) + 1
+    for stage in stages[first:last_stage]:
         reporter.stage_start(stage, resumed=False)
         start = time.perf_counter()
         if stage == "baseline":
@@ -461,6 +467,8 @@ def run_pipeline(
         results.append(result)
         save_checkpoint(work / f"{stage}.pt", model, stage, results)
         reporter.stage_end(result)
+    if last_stage < len(stages):
+        return PipelineResult(config, results[:last_stage], model, [], task.metric_name)
     layers = compressed_layers(model, config.quantize)
     return PipelineResult(config, results, model, layers, task.metric_name)
 

@@ -59,6 +59,10 @@ class CompressConfig:
     finetune_lr_factor: float = 0.01
     train_subset: int | None = None
     test_subset: int | None = None
+    # The last ``val_size`` training examples (after ``train_subset``) are held out as the
+    # validation split (TensorData.split_validation): not trained on, measured after every stage
+    # as ``val_error``. None: no validation split, every training example is trained on.
+    val_size: int | None = None
     # The user's input normalization, per channel (deepzip.preprocess): applied to TensorData
     # inputs and recorded in the .dzip file.
     input_mean: tuple[float, ...] | None = None
@@ -87,14 +91,16 @@ class CompressConfig:
 
 @dataclass(frozen=True)
 class StageResult:
-    """One finished stage. ``metric`` is the task's measure (higher is better; top-1 accuracy
-    for classification); ``error`` is ``1 - metric``, the top-1 error for classification."""
+    """One finished stage. ``metric`` is the task's measure on the test split (higher is better;
+    top-1 accuracy for classification); ``error`` is ``1 - metric``, the top-1 error for
+    classification; ``val_error`` is the same on the validation split."""
 
     stage: str
     error: float
     weights_kept: float
     seconds: float
     metric: float | None = None
+    val_error: float | None = None  # 1 - the metric on the validation split, when there is one
 
     def __post_init__(self) -> None:
         if self.metric is None:  # a checkpoint written before metrics were generic
@@ -128,6 +134,9 @@ class Reporter:
 
     def message(self, text: str) -> None:
         """Something the user should know (which checkpoints are reused, which stages redone)."""
+
+    def trial_end(self, trial: Any, resumed: bool) -> None:
+        """A finished trial of a budget search (``deepzip.search.Trial``)."""
 
 
 def load_model_factory(spec: str) -> Callable[[], nn.Module]:
@@ -301,7 +310,8 @@ def _stage_settings(d: dict[str, Any], stages: list[str]) -> list[dict[str, Any]
     """Per stage, the settings (from a config's JSON dict) that determine its checkpoint: its
     own and those of every stage before it. The dict is compared as written, so a setting that a
     newer deepzip added (absent from an older work directory's config.json) counts as changed."""
-    keys = ("model", "weights", "train", "train_subset", "test_subset", "input_mean", "input_std")
+    keys = ("model", "weights", "train", "train_subset", "test_subset", "val_size")
+    keys += ("input_mean", "input_std")
     baseline = {k: d.get(k) for k in keys}
     pruned = {**baseline, "prune": d.get("prune")}
     quantized = {**pruned, "quantize": d.get("quantize")}
@@ -351,14 +361,16 @@ def _reusable_stages(work: Path, config: CompressConfig, reporter: Reporter) -> 
 
 def as_task(config: CompressConfig, data: TensorData | Task) -> Task:
     """The task a run trains and measures on: ``data`` itself, or in-memory tensors cut to
-    ``config``'s subsets and normalized with its normalization, with accuracy as the metric."""
+    ``config``'s subsets, less its validation split, normalized with its normalization, with
+    accuracy as the metric."""
     if isinstance(data, Task):
         return data
     data = data.subset(config.train_subset, config.test_subset)
+    if config.val_size:
+        data = data.split_validation(config.val_size)
     norm = config.normalization()
     if norm is not None:
-        train_x, test_x = norm.apply(data.train_x), norm.apply(data.test_x)
-        data = TensorData(train_x, data.train_y, test_x, data.test_y)
+        data = data.map_inputs(norm.apply)
     return Task.from_tensors(data)
 
 
@@ -379,13 +391,15 @@ def run_pipeline(
     reporter: Reporter | None = None,
     restart: bool = False,
     model: nn.Module | None = None,
+    stop_after: str | None = None,
 ) -> PipelineResult:
     """Run (or resume) all stages of ``config``; checkpoints go to ``work_dir``.
 
     ``data`` is in-memory tensors (trained with deepzip's SGD loop, measured by accuracy) or a
     :class:`~deepzip.task.Task` with the user's own training and metric. ``model``, when given,
     is the fresh model to compress (on any device) instead of one built from ``config.model``;
-    ``config.model`` still names it in the work directory.
+    ``config.model`` still names it in the work directory. ``stop_after`` names the last stage
+    to run (the budget search trains its baseline so); the result then has no layers.
     """
     reporter = reporter or Reporter()
     # Check first: a bad model spec, weights file or layer name must fail before anything is
@@ -419,7 +433,8 @@ def run_pipeline(
     def fit(cfg: TrainConfig) -> None:
         task.train(model, cfg, reporter.step)
 
-    for stage in stages[first:]:
+    last_stage = len(stages) if stop_after is None else stages.index(stop_after) + 1
+    for stage in stages[first:last_stage]:
         reporter.stage_start(stage, resumed=False)
         start = time.perf_counter()
         if stage == "baseline":
@@ -447,10 +462,13 @@ def run_pipeline(
             weights_kept=weights_kept(model),
             seconds=time.perf_counter() - start,
             metric=metric,
+            val_error=None if task.validate is None else 1.0 - task.validate(model),
         )
         results.append(result)
         save_checkpoint(work / f"{stage}.pt", model, stage, results)
         reporter.stage_end(result)
+    if last_stage < len(stages):
+        return PipelineResult(config, results[:last_stage], model, [], task.metric_name)
     layers = compressed_layers(model, config.quantize)
     return PipelineResult(config, results, model, layers, task.metric_name)
 

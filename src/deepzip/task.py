@@ -43,6 +43,9 @@ class Task:
     """A small batch of the model's inputs (a tensor or a tuple of the forward's arguments): the
     pipeline captures the network on it to fold BatchNorm before pruning. Needed only for models
     with BatchNorm; ``from_tensors`` and ``from_loaders`` take it from the evaluation data."""
+    validate: EvaluateFn | None = None
+    """The metric on a validation split carved from the training data, on which choices that
+    look at data are made (the budget search); ``evaluate`` is then the final measurement."""
 
     @classmethod
     def from_tensors(
@@ -52,7 +55,8 @@ class Task:
         loss_fn: LossFn | None = None,
         metric_name: str | None = None,
     ) -> Task:
-        """Train on ``data.train_*`` with deepzip's SGD loop, measure on ``data.test_*``."""
+        """Train on ``data.train_*`` with deepzip's SGD loop, measure on ``data.test_*`` and
+        validate on ``data.val_*`` when the data has a validation split."""
         from deepzip.training import evaluate
 
         def fit(model: nn.Module, config: TrainConfig, on_batch: BatchCallback | None) -> None:
@@ -61,8 +65,12 @@ class Task:
         def measure(model: nn.Module) -> float:
             return evaluate(model, data.test_x, data.test_y, metric=metric)
 
+        def validate(model: nn.Module) -> float:
+            return evaluate(model, data.val_x, data.val_y, metric=metric)
+
         name = metric_name or getattr(metric, "__name__", "metric")
-        return cls(fit, measure, name, data.test_x[:2])
+        has_val = data.val_x is not None
+        return cls(fit, measure, name, data.test_x[:2], validate if has_val else None)
 
     @classmethod
     def from_loaders(
@@ -72,9 +80,11 @@ class Task:
         metric: Metric = accuracy,
         loss_fn: LossFn | None = None,
         metric_name: str | None = None,
+        val_loader: Iterable[tuple[Any, Any]] | None = None,
     ) -> Task:
         """Train over a ``DataLoader`` (or any re-iterable of (inputs, targets) batches) with
-        deepzip's SGD loop; measure ``metric`` over all of ``test_loader``'s outputs at once."""
+        deepzip's SGD loop; measure ``metric`` over all of ``test_loader``'s outputs at once,
+        and over ``val_loader``'s (a validation split of the training data) to validate."""
 
         def fit(model: nn.Module, config: TrainConfig, on_batch: BatchCallback | None) -> None:
             if config.epochs == 0:
@@ -82,21 +92,26 @@ class Task:
             steps = len(train_loader) if hasattr(train_loader, "__len__") else math.inf
             train_batches(model, lambda: iter(train_loader), steps, config, on_batch, loss_fn)  # type: ignore[arg-type]
 
-        @torch.no_grad()
-        def measure(model: nn.Module) -> float:
-            was_training = model.training
-            model.eval()
-            device = model_device(model)
-            outputs, targets = [], []
-            for inputs, target in test_loader:
-                outputs.append(model(inputs.to(device)).cpu())
-                targets.append(target)
-            model.train(was_training)
-            return metric(torch.cat(outputs), torch.cat([torch.as_tensor(t) for t in targets]))
+        def measure_on(loader: Iterable[tuple[Any, Any]]) -> EvaluateFn:
+            @torch.no_grad()
+            def measure(model: nn.Module) -> float:
+                was_training = model.training
+                model.eval()
+                device = model_device(model)
+                outputs, targets = [], []
+                for inputs, target in loader:
+                    outputs.append(model(inputs.to(device)).cpu())
+                    targets.append(target)
+                model.train(was_training)
+                return metric(torch.cat(outputs), torch.cat([torch.as_tensor(t) for t in targets]))
+
+            return measure
 
         first = next(iter(test_loader), None)
         example = None if first is None else first[0][:2]
-        return cls(fit, measure, metric_name or getattr(metric, "__name__", "metric"), example)
+        name = metric_name or getattr(metric, "__name__", "metric")
+        validate = None if val_loader is None else measure_on(val_loader)
+        return cls(fit, measure_on(test_loader), name, example, validate)
 
     @classmethod
     def from_datasets(

@@ -69,14 +69,31 @@ def as_inputs(a: np.ndarray) -> torch.Tensor:
     return x.unsqueeze(1) if x.ndim == 3 else x
 
 
+#: The validation split of an MNIST-sized training set (the last 5,000 of 60,000 images).
+MAX_VAL_SIZE = 5000
+
+
+def default_val_size(train_size: int) -> int:
+    """The default validation split: the last 10% of the training examples, at most 5,000
+    (MNIST's 60,000 images give the usual 55,000 / 5,000)."""
+    return min(MAX_VAL_SIZE, max(1, train_size // 10))
+
+
 @dataclass(frozen=True, eq=False)
 class TensorData:
-    """A classification data set as tensors: images float32 (N, C, H, W) in [0, 1], labels int64."""
+    """A classification data set as tensors: images float32 (N, C, H, W) in [0, 1], labels int64.
+
+    ``val_x``/``val_y``, when present, are the validation split carved from the training data by
+    :meth:`split_validation` (``train_*`` then no longer hold it): choices that look at data are
+    made on it, and the test split is kept for the final measurement.
+    """
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     @classmethod
     def from_arrays(
@@ -101,9 +118,43 @@ class TensorData:
         )
 
     def subset(self, train: int | None = None, test: int | None = None) -> TensorData:
-        """The first ``train`` training and ``test`` test examples (for quick runs and tests)."""
-        return TensorData(
-            self.train_x[:train], self.train_y[:train], self.test_x[:test], self.test_y[:test]
+        """The first ``train`` training and ``test`` test examples (for quick runs and tests);
+        a validation split is kept as it is."""
+        return replace(
+            self,
+            train_x=self.train_x[:train],
+            train_y=self.train_y[:train],
+            test_x=self.test_x[:test],
+            test_y=self.test_y[:test],
+        )
+
+    def split_validation(self, size: int) -> TensorData:
+        """The last ``size`` training examples as the validation split, the others as the
+        training split; deterministic (no shuffling: the data should come in random order, as
+        MNIST does), and the test split is untouched."""
+        if self.val_x is not None:
+            raise ValueError("the data already has a validation split")
+        if not 0 < size < len(self.train_x):
+            raise ValueError(
+                f"validation size must be between 1 and {len(self.train_x) - 1} (the training "
+                f"examples less one), got {size}"
+            )
+        cut = len(self.train_x) - size
+        return replace(
+            self,
+            train_x=self.train_x[:cut],
+            train_y=self.train_y[:cut],
+            val_x=self.train_x[cut:],
+            val_y=self.train_y[cut:],
+        )
+
+    def map_inputs(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> TensorData:
+        """The same data with ``fn`` applied to every split's inputs (a normalization)."""
+        return replace(
+            self,
+            train_x=fn(self.train_x),
+            test_x=fn(self.test_x),
+            val_x=None if self.val_x is None else fn(self.val_x),
         )
 
 

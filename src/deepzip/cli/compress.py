@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,10 +26,15 @@ from deepzip.cli.options import (
     parse_normalize,
     parse_sparsity,
     plan_text,
+    resolve_val_size,
     seed_option,
+    val_size_option,
     weights_option,
 )
 from deepzip.pipeline import CompressConfig
+
+if TYPE_CHECKING:
+    from deepzip.search import SearchConfig
 
 _DEFAULTS = CompressConfig()
 _train, _prune, _quant = _DEFAULTS.train, _DEFAULTS.prune, _DEFAULTS.quantize
@@ -191,6 +196,33 @@ def _default(text: str, value: object) -> str:
     is_flag=True,
     help="After writing the .dzip file, write its HTML report beside it.",
 )
+@click.option(
+    "--max-loss",
+    type=float,
+    metavar="P",
+    help="Search for the smallest file that loses at most P points of validation accuracy "
+    "(the task's metric) against the trained baseline: 0.5 means half a point. Chooses "
+    "per-layer densities, then weight bits; replaces --sparsity.",
+)
+@click.option(
+    "--min-ratio",
+    type=float,
+    metavar="R",
+    help="Search for the most accurate file (on the validation split) at least R times "
+    "smaller than the dense fp32 weights; chooses per-layer densities; replaces --sparsity.",
+)
+@click.option(
+    "--search-trials",
+    type=click.IntRange(min=1),
+    help="Bisection steps over the densities with --max-loss or --min-ratio (each one a "
+    "whole prune/retrain/quantize run), before up to 3 trials of fewer weight bits. "
+    "[default: 6]",
+)
+@val_size_option(
+    "Default: none for a plain run, every training example is trained on; with --max-loss or "
+    "--min-ratio, the last 10% of the training examples, at most 5,000. With a split, each "
+    "stage reports its validation error beside its test error."
+)
 @json_option
 @seed_option
 @limit_options
@@ -224,6 +256,10 @@ def compress(
     allow_near_chance: bool,
     require_runnable: bool,
     write_html: bool,
+    max_loss: float | None,
+    min_ratio: float | None,
+    search_trials: int | None,
+    val_size: int | None,
     as_json: bool,
     seed: int,
     train_limit: int | None,
@@ -232,6 +268,7 @@ def compress(
     from deepzip.config import from_json
     from deepzip.pipeline import CompressConfig, run_pipeline, write_result
 
+    budget = check_budget(max_loss, min_ratio, search_trials, sparsity, quality)
     config = from_json(CompressConfig, config_file.read_text()) if config_file else CompressConfig()
     config = replace(config, model=model, weights=str(weights) if weights else config.weights)
     norm = parse_normalize(normalize)
@@ -278,13 +315,24 @@ def compress(
     # Everything that can be checked without data is checked before any data is loaded.
     check_outputs(out_path, work_dir)
     check_model(config)
-    err.print(plan_text(config))
+    err.print(plan_text(config) if budget is None else _search_plan(budget, config))
     data = load_data(data_dir)
+    if val_size is not None or budget is not None:
+        train_size = len(data.train_x[: config.train_subset])
+        config = replace(config, val_size=resolve_val_size(val_size, train_size))
     problems = check_runnable(config, data.test_x[:2], require_runnable)
     if config.weights is not None:
         check_loaded_weights(config, data, allow_near_chance)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
-    result = run_pipeline(config, data, work_dir, console.ProgressReporter(), restart=restart)
+    reporter = console.ProgressReporter()
+    found = None
+    if budget is None:
+        result = run_pipeline(config, data, work_dir, reporter, restart=restart)
+    else:
+        from deepzip.search import search
+
+        found = search(config, data, work_dir, budget, data.test_x[:2], reporter, restart)
+        result = found.result
     written = write_result(result, out_path, data.test_x[:2])
     if write_html:
         from deepzip.report.html import write_report
@@ -292,11 +340,21 @@ def compress(
         err.print(f"[dim]report: {write_report(out_path, work_dir=work_dir)}[/dim]")
     summary = {**console.stage_summary(result), "work_dir": str(work_dir), **written}
     summary["runnable"], summary["network_problems"] = not problems, problems
+    summary["val_size"] = config.val_size
+    if found is not None:
+        summary["search"] = {**found.to_dict(), "figure": str(_search_figure(found, out_path))}
     if problems:
         err.print(_not_runnable_text(problems, out_path))
     if as_json:
         print_json(summary)
         return
+    if found is not None:
+        out.print(console.trials_table(found))
+        out.print(
+            f"chosen: trial {found.chosen.index}, validation error "
+            f"{percent(found.chosen.val_error)} (baseline {percent(found.baseline_val_error)}); "
+            f"Pareto plot: {summary['search']['figure']}"
+        )
     out.print(console.stage_table(result.stages, f"deepzip compress: {model}"))
     out.print(console.layers_table(result))
     if note := console.capped_note(summary):
@@ -304,6 +362,72 @@ def compress(
     out.print(
         f"{out_path}: {summary['file_bytes']:,} bytes, {summary['ratio']:.1f}× smaller than the "
         f"dense fp32 weights ({summary['dense_bytes']:,} bytes); see `deepzip inspect {out_path}`"
+    )
+
+
+def check_budget(
+    max_loss: float | None,
+    min_ratio: float | None,
+    trials: int | None,
+    sparsity: str | None,
+    quality: float | None,
+) -> SearchConfig | None:
+    """The budget search's settings, or None for a plain run; a contradictory or impossible
+    budget is a bad command line (exit 2) that names the option."""
+    from deepzip.search import SearchConfig
+
+    if max_loss is not None and min_ratio is not None:
+        raise click.UsageError("give one budget: --max-loss or --min-ratio, not both")
+    if max_loss is not None and not max_loss >= 0:
+        raise click.BadParameter(
+            f"{max_loss:g}: give the points of accuracy the file may lose, >= 0 (e.g. 0.5)",
+            param_hint="--max-loss",
+        )
+    if min_ratio is not None and not min_ratio > 0:
+        raise click.BadParameter(
+            f"{min_ratio:g}: give how many times smaller the file must be, > 0 (e.g. 40)",
+            param_hint="--min-ratio",
+        )
+    if max_loss is None and min_ratio is None:
+        if trials is not None:
+            raise click.UsageError("--search-trials needs a budget: --max-loss or --min-ratio")
+        return None
+    if sparsity is not None or quality is not None:
+        given_option = "--sparsity" if sparsity is not None else "--quality"
+        raise click.UsageError(
+            f"{given_option} and a budget (--max-loss or --min-ratio) exclude each other: the "
+            "search chooses the densities"
+        )
+    return SearchConfig(max_loss=max_loss, min_ratio=min_ratio, **given(density_trials=trials))
+
+
+def _search_plan(budget: SearchConfig, config: CompressConfig) -> str:
+    goal = (
+        f"the smallest file within {budget.max_loss:g} points of the baseline's validation accuracy"
+        if budget.max_loss is not None
+        else f"the most accurate file at least {budget.min_ratio:g}× smaller"
+    )
+    bits = f" then up to {budget.bits_trials} of fewer weight bits" if budget.max_loss else ""
+    plan = plan_text(config).removeprefix("plan: ")
+    return (
+        f"search: {goal}; baseline and sensitivity on the validation split, then "
+        f"{budget.density_trials} trials bisecting the densities{bits}; each trial: {plan}"
+    )
+
+
+def _search_figure(found: Any, out_path: Path) -> Path:
+    from deepzip.report.figures import search_figure
+
+    max_val_error = None
+    if found.config.max_loss is not None:
+        max_val_error = found.baseline_val_error + found.config.max_loss / 100
+    return search_figure(
+        [t.ratio for t in found.trials],
+        [t.val_error for t in found.trials],
+        found.chosen.index - 1,
+        out_path.with_name(f"{out_path.stem}-search.png"),
+        max_val_error=max_val_error,
+        min_ratio=found.config.min_ratio,
     )
 
 

@@ -97,24 +97,59 @@ class ProgressReporter(Reporter):
             self._progress.stop()
             self._progress = None
         note = "resumed from checkpoint" if self._resumed else f"{result.seconds:6.1f} s"
+        val = "" if result.val_error is None else f"val error {percent(result.val_error):>7}   "
         self._console.print(
-            f"{result.stage:<10} error {percent(result.error):>7}   "
+            f"{result.stage:<10} error {percent(result.error):>7}   {val}"
             f"weights kept {percent(result.weights_kept):>7}   ({note})"
         )
 
+    def trial_end(self, trial: Any, resumed: bool) -> None:
+        note = "recorded in search.json" if resumed else f"{trial.seconds:6.1f} s"
+        verdict = "within budget" if trial.meets_budget else "misses budget"
+        self._console.print(
+            f"[bold]trial {trial.index:>2} {trial.phase:<7}[/bold] ratio {trial.ratio:7.1f}×   "
+            f"val error {percent(trial.val_error):>7}   {trial.file_bytes:>10,} bytes   "
+            f"{verdict}   ({note})"
+        )
+
+
+def trials_table(found: Any) -> Table:
+    """Every trial of a budget search (``deepzip.search.SearchResult``), the chosen one marked."""
+    table = Table(title="budget search: trials (validation error, real file bytes)")
+    for col in ("trial", "phase", "kept", "bits", "val error", "bytes", "ratio", "budget"):
+        table.add_column(col, justify="left" if col in ("phase", "kept", "bits") else "right")
+    for t in found.trials:
+        mark = " ←" if t.index == found.chosen.index else ""
+        table.add_row(
+            f"{t.index}{mark}",
+            t.phase,
+            " ".join(f"{1 - s:.1%}" for s in t.sparsity.values()),
+            ",".join(str(b) for b in t.bits.values()),
+            percent(t.val_error),
+            f"{t.file_bytes:,}",
+            f"{t.ratio:.1f}×",
+            "yes" if t.meets_budget else "no",
+        )
+    return table
+
 
 def stage_table(results: list[StageResult], title: str) -> Table:
+    validated = any(r.val_error is not None for r in results)
     table = Table(title=title)
     table.add_column("stage")
     table.add_column("test error", justify="right")
     table.add_column("accuracy", justify="right")
+    if validated:
+        table.add_column("val error", justify="right")
     table.add_column("weights kept", justify="right")
     table.add_column("seconds", justify="right")
     for r in results:
+        val = [] if not validated else ["" if r.val_error is None else percent(r.val_error)]
         table.add_row(
             r.stage,
             percent(r.error),
             percent(1 - r.error),
+            *val,
             percent(r.weights_kept),
             f"{r.seconds:.1f}",
         )

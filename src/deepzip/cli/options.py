@@ -183,12 +183,10 @@ def parse_normalize(text: str | None):  # -> Normalization | None
 
 def normalized(data: Any, text: str | None) -> Any:
     """``data`` (TensorData) with ``--normalize`` applied to its inputs."""
-    from deepzip.training import TensorData
-
     norm = parse_normalize(text)
     if norm is None:
         return data
-    return TensorData(norm.apply(data.train_x), data.train_y, norm.apply(data.test_x), data.test_y)
+    return data.map_inputs(norm.apply)
 
 
 normalize_option = click.option(
@@ -208,6 +206,35 @@ def weights_option(help: str) -> Callable[..., Any]:
     return click.option(
         "--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help
     )
+
+
+def val_size_option(default_text: str) -> Callable[..., Any]:
+    return click.option(
+        "--val-size",
+        type=click.IntRange(min=1),
+        help="Hold out the last N training examples (after --train-limit) as the validation "
+        "split: not trained on; choices are made on it, the test split only measures the result. "
+        + default_text,
+    )
+
+
+def resolve_val_size(val_size: int | None, train_size: int) -> int:
+    """``--val-size``, or by default the last 10% of the training examples, at most 5,000
+    (MNIST: the last 5,000 of 60,000); one that leaves nothing to train on is a bad option."""
+    from deepzip.training import default_val_size
+
+    size = val_size or default_val_size(train_size)
+    if size >= train_size:
+        raise click.BadParameter(
+            f"{size} leaves nothing to train on: there are {train_size} training examples",
+            param_hint="--val-size",
+        )
+    return size
+
+
+def split_validation(data: Any, val_size: int | None) -> Any:
+    """``data`` (TensorData) with its validation split (``resolve_val_size``)."""
+    return data.split_validation(resolve_val_size(val_size, len(data.train_x)))
 
 
 json_option = click.option(

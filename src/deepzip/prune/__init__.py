@@ -10,7 +10,12 @@ from deepzip.prune.mask import (
     weights_kept,
 )
 from deepzip.prune.schedule import PruneConfig, iterative_prune, prune_step
-from deepzip.prune.sensitivity import SensitivityResult, choose_sparsities, sensitivity_analysis
+from deepzip.prune.sensitivity import (
+    SensitivityResult,
+    choose_sparsities,
+    interpolate_sparsities,
+    sensitivity_analysis,
+)
 
 __all__ = [
     "PruneConfig",
@@ -20,6 +25,7 @@ __all__ = [
     "attach_masks",
     "choose_sparsities",
     "get_mask",
+    "interpolate_sparsities",
     "iterative_prune",
     "masks_of",
     "prune_step",

@@ -111,3 +111,29 @@ def choose_sparsities(result: SensitivityResult, budget: float) -> dict[str, flo
             best = result.ratios[i]
         chosen[name] = float(best)
     return chosen
+
+
+def interpolate_sparsities(result: SensitivityResult, budget: float) -> dict[str, float]:
+    """Per layer, the sparsity at which the accuracy loss, interpolated linearly between the
+    measured ratios, reaches ``budget`` (absolute); the largest measured ratio when it never
+    does. A continuous ``choose_sparsities``: it grows with ``budget`` without jumping from one
+    measured ratio to the next, so that one number can be bisected over. The loss curve is made
+    non-decreasing first (a loss measured at a ratio counts for every larger one)."""
+    if budget < 0:
+        raise ValueError(f"accuracy budget must be >= 0, got {budget}")
+    order = np.argsort(result.ratios, kind="stable")
+    grid = np.asarray(result.ratios, dtype=float)[order]
+    chosen = {}
+    for name, accs in result.accuracy.items():
+        loss = np.maximum.accumulate(result.baseline - np.asarray(accs, dtype=float)[order])
+        sparsity = float(grid[-1])
+        for i in range(1, len(grid)):
+            if loss[i] > budget:
+                span = loss[i] - loss[i - 1]
+                share = 1.0 if span <= 0 else max(0.0, (budget - loss[i - 1]) / span)
+                sparsity = float(grid[i - 1] + share * (grid[i] - grid[i - 1]))
+                break
+        if loss[0] > budget:
+            sparsity = 0.0
+        chosen[name] = sparsity
+    return chosen

@@ -8,6 +8,8 @@
   distributions Huffman coding exploits (Deep Compression, Fig. 5 style), optionally with the
   Huffman code length of each symbol and the streams' entropy.
 - ``sensitivity_figure``: accuracy vs pruning ratio, one curve per layer (Han et al. 2015, Fig. 6).
+- ``search_figure``: compression ratio against validation error of every point a budget search
+  (``deepzip.search``) tried, with its Pareto front.
 - ``design_space_figures``: the simulator's load efficiency vs FIFO depth and speedup vs number of
   processing elements (EIE, Figs. 8 and 11 style).
 - ``draw_sparsity_pattern``, ``draw_load_balance``, ``draw_stages``: the kept connections of a
@@ -252,6 +254,63 @@ def sensitivity_figure(
 ) -> Path:
     """``draw_sensitivity`` written to ``path``."""
     return _save(draw_sensitivity(ratios, accuracy), path)
+
+
+def pareto_front(ratios: Sequence[float], errors: Sequence[float]) -> list[int]:
+    """The points no other point beats on both counts (a higher ratio and a lower error, one of
+    them strictly), in order of increasing ratio."""
+    order = sorted(range(len(ratios)), key=lambda i: (-ratios[i], errors[i]))
+    front, best = [], float("inf")
+    for i in order:
+        if errors[i] < best:
+            front.append(i)
+            best = errors[i]
+    return front[::-1]
+
+
+def draw_search(
+    ratios: Sequence[float],
+    val_errors: Sequence[float],
+    chosen: int,
+    max_val_error: float | None = None,
+    min_ratio: float | None = None,
+):
+    """Every point a budget search tried: compression ratio against validation error, the
+    Pareto front joined, the chosen point circled, the budget drawn as a line."""
+    fig, ax = _figure()
+    x, y = np.asarray(ratios, dtype=float), 100 * np.asarray(val_errors, dtype=float)
+    ax.scatter(x, y, color="tab:blue", zorder=3, label="trials")
+    for i, (xi, yi) in enumerate(zip(x, y), start=1):
+        ax.annotate(str(i), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front(list(x), list(y))
+    ax.plot(x[front], y[front], "-", color="tab:blue", alpha=0.5, label="Pareto front")
+    ax.scatter(
+        [x[chosen]], [y[chosen]], s=160, facecolors="none", edgecolors="tab:red", zorder=4,
+        label="chosen",
+    )  # fmt: skip
+    if max_val_error is not None:
+        ax.axhline(100 * max_val_error, color="tab:red", ls="--", lw=1, label="budget")
+    if min_ratio is not None:
+        ax.axvline(min_ratio, color="tab:red", ls="--", lw=1, label="budget")
+    ax.set_xscale("log")
+    ax.set_xlabel("compression ratio (dense fp32 bytes / file bytes)")
+    ax.set_ylabel("validation error (%)")
+    ax.set_title("budget search: every trial")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return fig
+
+
+def search_figure(
+    ratios: Sequence[float],
+    val_errors: Sequence[float],
+    chosen: int,
+    path: str | Path,
+    max_val_error: float | None = None,
+    min_ratio: float | None = None,
+) -> Path:
+    """``draw_search`` written to ``path``."""
+    return _save(draw_search(ratios, val_errors, chosen, max_val_error, min_ratio), path)
 
 
 def design_space_figures(directory: str | Path, space: DesignSpace) -> list[Path]:

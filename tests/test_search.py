@@ -1,0 +1,136 @@
+"""The budget search: the smallest file within a validation loss (or the most accurate one at a
+ratio), deterministic for a seed, resumed after an interruption, on a toy problem in seconds."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deepzip.pipeline import CompressConfig, Reporter, write_result
+from deepzip.prune import PruneConfig, SensitivityResult, interpolate_sparsities
+from deepzip.search import SearchConfig, SearchError, search
+from deepzip.training import TensorData, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """The label is the brightest of 10 stripes (tests/test_pipeline.py's toy problem)."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        labels = rng.integers(0, 10, n)
+        for i, label in enumerate(labels):
+            images[i, :, 2 * label : 2 * label + 3] += 150
+        return images, labels
+
+    return TensorData.from_arrays(*make(500), *make(100))
+
+
+CONFIG = CompressConfig(
+    train=TrainConfig(epochs=3, lr=0.05, batch_size=32),
+    prune=PruneConfig(sparsity=0.9, steps=1, retrain_epochs=1),
+    finetune_epochs=0,
+    val_size=100,
+)
+BUDGET = SearchConfig(max_loss=2.0, density_trials=3, bits_trials=1)
+
+
+def comparable(found):
+    return [{k: v for k, v in t.to_dict().items() if k != "seconds"} for t in found.trials]
+
+
+@pytest.fixture(scope="module")
+def first(toy, tmp_path_factory):
+    """One search within BUDGET, to compare the others with."""
+    return search(CONFIG, toy, tmp_path_factory.mktemp("first"), BUDGET, toy.test_x[:2])
+
+
+def test_max_loss_is_met_by_the_smallest_file_and_the_search_is_deterministic(toy, first, tmp_path):
+    found = first
+    assert found.baseline_val_error < 0.3  # the toy problem is learned
+    assert len(found.trials) >= 3
+    feasible = [t for t in found.trials if t.meets_budget]
+    assert found.chosen in feasible
+    assert 100 * (found.chosen.val_error - found.baseline_val_error) <= BUDGET.max_loss + 1e-9
+    assert found.chosen.file_bytes == min(t.file_bytes for t in feasible)
+    for t in found.trials:
+        loss = 100 * (t.val_error - found.baseline_val_error)
+        assert t.meets_budget == (loss <= BUDGET.max_loss + 1e-9)
+    # The chosen run is the model whose file was measured: the same bytes again.
+    written = write_result(found.result, tmp_path / "chosen.dzip", toy.test_x[:2])
+    assert written["file_bytes"] == found.chosen.file_bytes
+    assert found.result.stages[-1].val_error == found.chosen.val_error
+    d = found.to_dict()
+    assert {"ratio", "val_error", "error", "settings", "trials"} <= set(d)
+    assert d["error"] == found.result.stages[-1].error  # the test error, measured last
+
+    again = search(CONFIG, toy, tmp_path / "again", BUDGET, toy.test_x[:2])
+    assert comparable(again) == comparable(found)
+
+
+def test_min_ratio_gives_the_most_accurate_file_at_that_ratio(toy, tmp_path):
+    budget = SearchConfig(min_ratio=12.0, density_trials=3)
+    found = search(CONFIG, toy, tmp_path, budget, toy.test_x[:2])
+    feasible = [t for t in found.trials if t.meets_budget]
+    assert all(t.ratio >= 12.0 for t in feasible) and found.chosen.ratio >= 12.0
+    assert found.chosen.val_error == min(t.val_error for t in feasible)
+    assert all(t.phase == "density" for t in found.trials)
+
+
+class Interrupt(Reporter):
+    """Stops the run (as Ctrl-C would) at the first stage of the trial after ``after`` trials."""
+
+    def __init__(self, after=None):
+        self.after, self.ended = after, []
+
+    def stage_start(self, stage, resumed):
+        if self.after is not None and len(self.ended) == self.after and stage == "prune-1":
+            raise KeyboardInterrupt
+
+    def trial_end(self, trial, resumed):
+        self.ended.append((trial.index, resumed))
+
+
+def test_an_interrupted_search_resumes_and_ends_as_an_uninterrupted_one(toy, first, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        search(CONFIG, toy, tmp_path / "cut", BUDGET, toy.test_x[:2], Interrupt(after=2))
+    rec = Interrupt()
+    resumed = search(CONFIG, toy, tmp_path / "cut", BUDGET, toy.test_x[:2], rec)
+    assert rec.ended[:2] == [(1, True), (2, True)]  # read back from search.json, not retrained
+    assert all(not r for _, r in rec.ended[2:])
+    assert comparable(resumed) == comparable(first)
+    # A finished search replays every trial without training.
+    rec = Interrupt()
+    search(CONFIG, toy, tmp_path / "cut", BUDGET, toy.test_x[:2], rec)
+    assert all(r for _, r in rec.ended)
+
+
+def test_foreign_work_dir_unmeetable_budget_and_bad_settings(toy, tmp_path):
+    search(CONFIG, toy, tmp_path, SearchConfig(max_loss=100, density_trials=1, bits_trials=0),
+           toy.test_x[:2])  # fmt: skip
+    other = dataclasses.replace(CONFIG, train=TrainConfig(epochs=2, lr=0.05, batch_size=32))
+    with pytest.raises(Exception, match="other settings"):
+        search(other, toy, tmp_path, BUDGET, toy.test_x[:2])
+    with pytest.raises(SearchError, match="reached 1e"):
+        search(CONFIG, toy, tmp_path, SearchConfig(min_ratio=1e6, density_trials=1),
+               toy.test_x[:2])  # fmt: skip
+    with pytest.raises(Exception, match="validation split"):
+        no_split = dataclasses.replace(CONFIG, val_size=None)
+        search(no_split, toy, tmp_path / "none", BUDGET, toy.test_x[:2])
+    for bad in ({"max_loss": -1}, {"min_ratio": 0}, {"max_loss": 1, "min_ratio": 2}, {}):
+        with pytest.raises(ValueError):
+            SearchConfig(**bad)
+
+
+def test_interpolated_sparsities_grow_with_the_budget():
+    result = SensitivityResult(
+        0.98, (0.0, 0.5, 0.9, 0.99), {"a": (0.98, 0.97, 0.90, 0.5), "b": (0.98, 0.98, 0.98, 0.97)}
+    )
+    assert interpolate_sparsities(result, 0.0) == {"a": 0.0, "b": 0.9}
+    half = interpolate_sparsities(result, 0.045)
+    assert half["a"] == pytest.approx(0.5 + 0.4 * (0.035 / 0.07))
+    assert half["b"] == pytest.approx(0.99)
+    budgets = np.linspace(0, 0.5, 50)
+    a = [interpolate_sparsities(result, b)["a"] for b in budgets]
+    assert a == sorted(a) and a[-1] == 0.99

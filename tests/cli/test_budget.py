@@ -3,6 +3,7 @@ holds the chosen point and every trial, a Pareto plot lies beside the file, a re
 bad budget is a bad command line that names the option."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -59,6 +60,10 @@ def test_max_loss_writes_the_chosen_file_trials_and_plot_and_resumes(folder):
         assert {"ratio", "val_error", "file_bytes", "settings", "meets_budget"} <= set(trial)
     assert (folder / "small-search.png").stat().st_size > 1000
     assert "trial  1 density" in done.stderr
+    # Trials are chosen on the validation split: their stage lines show no test error.
+    stage_lines = [line for line in done.stderr.splitlines() if "weights kept" in line]
+    assert stage_lines and all("val error" in line for line in stage_lines)
+    assert not any(re.match(r"\S+\s+error\s", line) for line in stage_lines)
 
     again = deepzip(folder, *args)
     assert again.returncode == 0, again.stderr

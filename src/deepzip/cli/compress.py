@@ -324,7 +324,7 @@ def compress(
     if config.weights is not None:
         check_loaded_weights(config, data, allow_near_chance)
     err.print(f"[dim]checkpoints: {work_dir}[/dim]")
-    reporter = console.ProgressReporter()
+    reporter = console.ProgressReporter(hide_test=budget is not None)
     found = None
     if budget is None:
         result = run_pipeline(config, data, work_dir, reporter, restart=restart)

@@ -46,8 +46,12 @@ class ProgressReporter(Reporter):
         console: Console | None = None,
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        hide_test: bool = False,
     ) -> None:
+        """``hide_test``: stage lines leave the test error out (a budget search chooses on the
+        validation split; showing every trial's test error would invite choosing on it)."""
         self._console = console or err
+        self._hide_test = hide_test
         self._interval = interval
         self._clock = clock
         self._progress: Progress | None = None
@@ -98,8 +102,9 @@ class ProgressReporter(Reporter):
             self._progress = None
         note = "resumed from checkpoint" if self._resumed else f"{result.seconds:6.1f} s"
         val = "" if result.val_error is None else f"val error {percent(result.val_error):>7}   "
+        test = "" if self._hide_test else f"error {percent(result.error):>7}   "
         self._console.print(
-            f"{result.stage:<10} error {percent(result.error):>7}   {val}"
+            f"{result.stage:<10} {test}{val}"
             f"weights kept {percent(result.weights_kept):>7}   ({note})"
         )
 

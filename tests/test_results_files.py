@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepzip.capture._export import capture_plain
+from deepzip.capture import capture
 from deepzip.compressed import CompressedModel
 from deepzip.container import dzip_bytes, read_dzip
 from deepzip.data.mnist import load_mnist_dir
@@ -43,7 +43,7 @@ def test_recorded_results_still_hold(mnist_dir, network, point, factory):
     outputs, error = errors(Engine(model), x, data.test_labels)
     assert error == pytest.approx(recorded["error"], abs=1e-9)
 
-    captured = capture_plain(factory().eval(), torch.from_numpy(x[:2])).graph
+    captured = capture(factory().eval(), torch.from_numpy(x[:2])).graph
     rewritten = read_dzip(dzip_bytes(CompressedModel(model.layers, captured, model.tensors)))
     again, _ = errors(Engine(rewritten), x, data.test_labels)
     np.testing.assert_allclose(again, outputs, rtol=1e-5, atol=1e-5)

@@ -13,18 +13,10 @@ from deepzip.training import TensorData, TrainConfig
 
 
 @pytest.fixture(scope="module")
-def toy():
+def toy(stripes):
     """The label is the brightest of 10 stripes (tests/test_pipeline.py's toy problem)."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        labels = rng.integers(0, 10, n)
-        for i, label in enumerate(labels):
-            images[i, :, 2 * label : 2 * label + 3] += 150
-        return images, labels
-
-    return TensorData.from_arrays(*make(500), *make(100))
+    (x, y), (test_x, test_y) = stripes(500, 100)
+    return TensorData.from_arrays(x, y, test_x, test_y)
 
 
 CONFIG = CompressConfig(

@@ -24,17 +24,9 @@ CONFIG = CompressConfig(
 
 
 @pytest.fixture(scope="module")
-def tiny_data():
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        labels = rng.integers(0, 10, n)
-        for i, label in enumerate(labels):
-            images[i, :, 2 * label : 2 * label + 3] += 150
-        return images, labels
-
-    return TensorData.from_arrays(*make(400), *make(200))
+def tiny_data(stripes):
+    (x, y), (test_x, test_y) = stripes(400, 200)
+    return TensorData.from_arrays(x, y, test_x, test_y)
 
 
 def test_accuracy_and_chance():

@@ -72,18 +72,9 @@ def test_subset_is_taken_before_the_split_and_normalization_reaches_it():
 
 
 @pytest.fixture(scope="module")
-def toy():
+def toy(stripes):
     """The label is the brightest of 10 stripes (tests/test_pipeline.py's toy problem)."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        labels = rng.integers(0, 10, n)
-        for i, label in enumerate(labels):
-            images[i, :, 2 * label : 2 * label + 3] += 150
-        return images, labels
-
-    return make(400), make(100)
+    return stripes(400, 100)
 
 
 def test_pipeline_reports_val_error_and_keeps_error_the_test_error(toy, tmp_path):

@@ -66,18 +66,9 @@ def deepzip(cwd, *args):
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, stripes):
     """A user's folder: ``usermodels.py`` and a learnable toy data set shaped like MNIST."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        labels = rng.integers(0, 10, n).astype(np.int64)
-        for i, label in enumerate(labels):
-            images[i, :, 2 * label : 2 * label + 3] += 150
-        return images, labels
-
-    (x_train, y_train), (x_test, y_test) = make(400), make(100)
+    (x_train, y_train), (x_test, y_test) = stripes(400, 100)
     where = tmp_path_factory.mktemp("user")
     np.savez(where / "toy.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     (where / "usermodels.py").write_text(MODELS)

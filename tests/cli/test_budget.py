@@ -24,18 +24,9 @@ def deepzip(cwd, *args):
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, stripes):
     """A learnable toy data set shaped like MNIST (the label is the brightest of 10 stripes)."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        labels = rng.integers(0, 10, n).astype(np.int64)
-        for i, label in enumerate(labels):
-            images[i, :, 2 * label : 2 * label + 3] += 150
-        return images, labels
-
-    (x_train, y_train), (x_test, y_test) = make(500), make(100)
+    (x_train, y_train), (x_test, y_test) = stripes(500, 100)
     where = tmp_path_factory.mktemp("budget")
     np.savez(where / "toy.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return where

@@ -22,18 +22,9 @@ def deepzip(*args):
 
 
 @pytest.fixture(scope="module")
-def arrays(tmp_path_factory):
+def arrays(tmp_path_factory, stripes):
     """A learnable toy data set shaped like MNIST, as .npz and .safetensors files."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        labels = rng.integers(0, 10, n).astype(np.int64)
-        for i, label in enumerate(labels):
-            images[i, :, 2 * label : 2 * label + 3] += 150
-        return images, labels
-
-    (x_train, y_train), (x_test, y_test) = make(600), make(200)
+    (x_train, y_train), (x_test, y_test) = stripes(600, 200)
     folder = tmp_path_factory.mktemp("arrays")
     npz = folder / "toy.npz"
     np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)

@@ -267,3 +267,48 @@ def test_setting_added_by_a_newer_version_counts_as_changed(tiny_data, tmp_path)
     rec = Messages()
     run_pipeline(CONFIG, tiny_data, tmp_path, rec)
     assert [resumed for _, resumed in rec.events] == [True, True, True, False, False]
+
+
+class Lines(Reporter):
+    def __init__(self):
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def test_fine_tuning_that_raises_the_validation_error_is_undone(tiny_data, tmp_path):
+    from dataclasses import replace
+
+    from deepzip.pipeline import read_checkpoint
+
+    # A learning rate 500 times the baseline's throws the centroids far off: worse on validation.
+    harmful = replace(CONFIG, val_size=100, finetune_lr_factor=500.0, finetune_if_better=True)
+    rec = Lines()
+    kept = run_pipeline(harmful, tiny_data, tmp_path / "kept", rec)
+    quantize, finetune = kept.stages[-2:]
+    assert finetune.val_error == quantize.val_error and finetune.error == quantize.error
+    assert any("raised the validation error" in line for line in rec.lines)
+    before = read_checkpoint(tmp_path / "kept" / "quantize.pt").state_dict
+    after = read_checkpoint(tmp_path / "kept" / "finetune.pt").state_dict
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # Without the check the same run keeps the harmful centroids.
+    plain = run_pipeline(replace(harmful, finetune_if_better=False), tiny_data, tmp_path / "plain")
+    assert plain.stages[-1].val_error > quantize.val_error
+    # Fine-tuning that helps is kept (at the baseline rate it does, on this toy problem).
+    gentle = replace(harmful, finetune_lr_factor=1.0)
+    rec = Lines()
+    helped = run_pipeline(gentle, tiny_data, tmp_path / "gentle", rec)
+    assert not any("raised the validation error" in line for line in rec.lines)
+    tuned = read_checkpoint(tmp_path / "gentle" / "finetune.pt").state_dict
+    untuned = read_checkpoint(tmp_path / "gentle" / "quantize.pt").state_dict
+    assert helped.stages[-1].val_error <= helped.stages[-2].val_error
+    assert any(not torch.equal(tuned[k], untuned[k]) for k in tuned)
+
+
+def test_fine_tuning_if_better_needs_a_validation_split(tiny_data, tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(PipelineError, match="validation"):
+        run_pipeline(replace(CONFIG, finetune_if_better=True), tiny_data, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything is written

@@ -10,7 +10,19 @@ from deepzip.container import read_dzip
 from deepzip.data import load_mnist_dir
 from deepzip.pipeline import PipelineError
 from deepzip.reproduce import RECIPES, reproduce
+from deepzip.search import SearchConfig
 from deepzip.training import TensorData, TrainConfig
+
+
+def _short(point, **changes):
+    return replace(
+        point,
+        steps=1,
+        retrain_epochs=1,
+        final_retrain_epochs=None,
+        finetune_epochs=1,
+        **changes,
+    )
 
 
 @pytest.mark.mnist
@@ -20,37 +32,66 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
         m.train_images, m.train_labels, m.test_images, m.test_labels
     ).subset(3000, 1000)
     full = RECIPES["lenet-300-100"]
-
-    def shortened(point):
-        return replace(
-            point, steps=1, retrain_epochs=1, final_retrain_epochs=None, finetune_epochs=1
-        )
-
     short = replace(
         full,
         baseline=TrainConfig(epochs=2, lr=0.05),
-        paper_point=shortened(full.paper_point),
-        beyond_point=shortened(full.beyond_point),
+        paper_point=_short(full.paper_point),
+        beyond_point=_short(full.beyond_point),
+        search_point=_short(full.search_point),
+        search_budget=SearchConfig(min_ratio=30, density_trials=2, bits_trials=1),
+        val_size=500,
     )
     out = tmp_path / "lenet.dzip"
     summary = reproduce(
-        "lenet-300-100", data, tmp_path / "work", out, tmp_path / "figs", recipe=short
+        "lenet-300-100",
+        data,
+        tmp_path / "work",
+        out,
+        tmp_path / "figs",
+        points=("paper", "search", "beyond"),
+        recipe=short,
+        seeds=2,
     )
-    for name, path in (("paper", out), ("beyond", tmp_path / "lenet-beyond.dzip")):
+    assert summary["seeds"] == [0, 1]
+    files = {
+        "paper": out,
+        "beyond": tmp_path / "lenet-beyond.dzip",
+        "search": tmp_path / "lenet-search.dzip",
+    }
+    for name, path in files.items():
         entry = summary["points"][name]
         assert path.is_file() and entry["file_bytes"] == path.stat().st_size
-        back = read_dzip(path)
-        kept = {layer.name: layer.density for layer in back.layers}
-        for layer, sparsity in short.point(name).sparsity.items():
-            assert kept[layer] == pytest.approx(1 - sparsity, abs=1e-3)
-        # The engine running the file classifies exactly as the PyTorch model did.
-        assert entry["error"] == pytest.approx(entry["torch_error"], abs=1e-12)
-        assert entry["ratio"] == pytest.approx(entry["dense_bytes"] / entry["file_bytes"])
-    assert summary["points"]["beyond"]["ratio"] > summary["points"]["paper"]["ratio"]
+        assert entry["file"] == str(path) and entry["seeds"] == [0, 1]
+        sparsity = short.point(name).sparsity if name != "search" else entry["settings"]["sparsity"]
+        for run in entry["runs"]:
+            back = read_dzip(run["file"])
+            kept = {layer.name: layer.density for layer in back.layers}
+            for layer, s in sparsity.items():
+                assert kept[layer] == pytest.approx(1 - s, abs=1e-3)
+            # The engine running the file classifies exactly as the PyTorch model did.
+            assert run["error"] == pytest.approx(run["torch_error"], abs=1e-12)
+            assert run["ratio"] == pytest.approx(entry["dense_bytes"] / run["file_bytes"])
+        # The two seeds trained different networks; the point reports their mean and range.
+        errors = [r["error"] for r in entry["runs"]]
+        assert entry["error"] == pytest.approx(np.mean(errors))
+        assert entry["error_range"] == [min(errors), max(errors)]
+        assert entry["file_error"] == errors[0]
+        assert entry["runs"][1]["file"].startswith(str(tmp_path / "work" / "seed-1"))
+    # The search found a point at the budget's ratio on the first seed's validation split.
+    found = summary["search"]
+    assert found["budget"] == {"min_ratio": 30}
+    assert summary["points"]["search"]["runs"][0]["ratio"] >= 30
+    assert {"ratio", "error", "error_range", "seeds", "settings", "trials"} <= set(found)
+    assert found["error"] == summary["points"]["search"]["error"]
+    assert (tmp_path / "work" / "search" / "finetune.pt").is_file()
     assert {"error", "baseline_error", "file_bytes", "dense_bytes", "ratio"} <= set(summary)
     pngs = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    assert "lenet-300-100-sensitivity.png" in pngs
+    assert "lenet-300-100-sensitivity.png" in pngs and "lenet-search-pareto.png" in pngs
     assert "lenet-fc1-codebook.png" in pngs and "lenet-beyond-fc1-huffman.png" in pngs
+    # The sensitivity analysis measured the validation split, never the test split.
+    assert summary["sensitivity"]["ratios"][0] == 0.0
+    baseline = summary["sensitivity"]["baseline"]
+    assert abs(baseline - (1 - summary["search"]["baseline_val_error"])) < 1e-12
 
 
 def test_work_dir_of_another_baseline_is_refused_unless_restarted(tmp_path):
@@ -70,14 +111,15 @@ def test_work_dir_of_another_baseline_is_refused_unless_restarted(tmp_path):
             finetune_epochs=0,
         ),
     )
+    tiny = replace(tiny, val_size=16)
     work, out = tmp_path / "work", tmp_path / "net.dzip"
-    reproduce("lenet-300-100", data, work, out, points=("paper",), recipe=tiny)
+    reproduce("lenet-300-100", data, work, out, points=("paper",), recipe=tiny, seeds=1)
     assert json.loads((work / "recipe.json").read_text())["baseline"]["epochs"] == 1
     other = replace(tiny, baseline=TrainConfig(epochs=2, lr=0.05))
     with pytest.raises(PipelineError, match="other settings"):
-        reproduce("lenet-300-100", data, work, out, points=("paper",), recipe=other)
+        reproduce("lenet-300-100", data, work, out, points=("paper",), recipe=other, seeds=1)
     summary = reproduce(
-        "lenet-300-100", data, work, out, points=("paper",), recipe=other, restart=True
+        "lenet-300-100", data, work, out, points=("paper",), recipe=other, restart=True, seeds=1
     )
     assert json.loads((work / "recipe.json").read_text())["baseline"]["epochs"] == 2
     assert summary["file_bytes"] == out.stat().st_size

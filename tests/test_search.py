@@ -67,7 +67,30 @@ def test_min_ratio_gives_the_most_accurate_file_at_that_ratio(toy, tmp_path):
     feasible = [t for t in found.trials if t.meets_budget]
     assert all(t.ratio >= 12.0 for t in feasible) and found.chosen.ratio >= 12.0
     assert found.chosen.val_error == min(t.val_error for t in feasible)
-    assert all(t.phase == "density" for t in found.trials)
+    # Then one bisection per narrower weight width, below the least aggressiveness that reached
+    # the ratio at the wider width (fewer bits reach it with less pruning).
+    start = found.trials[0].bits
+    phases = [t.phase for t in found.trials]
+    assert phases == ["density"] * 3 + ["bits"] * 3 * budget.bits_trials
+    for k in range(1, budget.bits_trials + 1):
+        wider = [t for t in found.trials if t.bits == {n: b - k + 1 for n, b in start.items()}]
+        narrower = [t for t in found.trials if t.bits == {n: b - k for n, b in start.items()}]
+        assert len(narrower) == 3
+        reached = [t.aggressiveness for t in wider if t.meets_budget] or [1.0]
+        assert all(t.aggressiveness < min(reached) for t in narrower)
+
+
+def test_the_chosen_file_has_the_index_widths_that_make_its_layers_smallest(toy, first, tmp_path):
+    from deepzip.container import read_dzip
+    from deepzip.container.writer import layer_record_size
+
+    written = write_result(first.result, tmp_path / "chosen.dzip", toy.test_x[:2])
+    layers = read_dzip(written["out"]).layers
+    for layer in layers:
+        sizes = [layer_record_size(dataclasses.replace(layer, index_bits=b)) for b in range(1, 9)]
+        assert layer_record_size(layer) == min(sizes)
+    # The default fixed width (5 bits) is not what every layer got: the choice is real.
+    assert {layer.index_bits for layer in layers} != {5}
 
 
 class Interrupt(Reporter):

@@ -15,6 +15,7 @@ original model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from torch import nn
 
 from deepzip.capture._export import capture_plain, without_parametrizations
 from deepzip.compressed import CompressedLayer, CompressedModel
+from deepzip.container.writer import smallest_index_bits
 from deepzip.graph import Graph, Node
 from deepzip.kinds import kind as layer_kind
 from deepzip.reorder import sort_units
@@ -81,7 +83,19 @@ def to_compressed_model(
         elif key in referenced:  # an integer tensor an op reads (not a step count)
             tensors[key] = array.copy()
     compressed = CompressedModel(layers, network, tensors)
-    return sort_units(compressed) if config is not None and config.sort_units else compressed
+    if config is not None and config.sort_units:
+        compressed = sort_units(compressed)
+    if config is not None and config.auto_index_bits:
+        compressed = replace(
+            compressed,
+            layers=[
+                layer
+                if layer.name in config.layer_index_bits
+                else replace(layer, index_bits=smallest_index_bits(layer))
+                for layer in compressed.layers
+            ],
+        )
+    return compressed
 
 
 def runnable_problems(model: CompressedModel) -> list[str]:

@@ -57,6 +57,10 @@ class CompressConfig:
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     finetune_epochs: int = 3
     finetune_lr_factor: float = 0.01
+    # Keep the fine-tuned centroids only if they do not raise the validation error (which needs
+    # a validation split); otherwise the file gets the centroids k-means gave. Fine-tuning "on or
+    # off" is then chosen on validation data, never on the test split.
+    finetune_if_better: bool = False
     train_subset: int | None = None
     test_subset: int | None = None
     # The last ``val_size`` training examples (after ``train_subset``) are held out as the
@@ -315,7 +319,8 @@ def _stage_settings(d: dict[str, Any], stages: list[str]) -> list[dict[str, Any]
     baseline = {k: d.get(k) for k in keys}
     pruned = {**baseline, "prune": d.get("prune")}
     quantized = {**pruned, "quantize": d.get("quantize")}
-    finetuned = {**quantized, **{k: d.get(k) for k in ("finetune_epochs", "finetune_lr_factor")}}
+    names = ("finetune_epochs", "finetune_lr_factor", "finetune_if_better")
+    finetuned = {**quantized, **{k: d.get(k) for k in names}}
     by_group = {"baseline": baseline, "prune": pruned, "quantize": quantized}
     return [by_group.get(s.split("-")[0], finetuned) for s in stages]
 
@@ -406,6 +411,11 @@ def run_pipeline(
     # written.
     model = check_config(config, model)
     task = as_task(config, data)
+    if config.finetune_if_better and task.validate is None:
+        raise PipelineError(
+            "finetune_if_better keeps fine-tuning only if the validation error does not rise: "
+            "give a val_size (or a Task with validate)"
+        )
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
@@ -453,8 +463,7 @@ def run_pipeline(
         elif stage == "quantize":
             share_weights(model, config.quantize, config.prune.layers)
         elif stage == "finetune":
-            fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
-            round_values(model, config.quantize)
+            _finetune(model, config, task, results, fit, reporter)
         metric = task.evaluate(model)
         result = StageResult(
             stage,
@@ -471,6 +480,33 @@ def run_pipeline(
         return PipelineResult(config, results[:last_stage], model, [], task.metric_name)
     layers = compressed_layers(model, config.quantize)
     return PipelineResult(config, results, model, layers, task.metric_name)
+
+
+def _finetune(
+    model: nn.Module,
+    config: CompressConfig,
+    task: Task,
+    results: list[StageResult],
+    fit: Callable[[TrainConfig], None],
+    reporter: Reporter,
+) -> None:
+    """Fine-tune the centroids (Deep Compression §3.1); with ``config.finetune_if_better`` and a
+    validation split, undo it when it raised the validation error."""
+    before = results[-1].val_error if results else None
+    keep_check = config.finetune_if_better and task.validate is not None and before is not None
+    saved = {k: v.clone() for k, v in model.state_dict().items()} if keep_check else None
+    fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
+    round_values(model, config.quantize)
+    if saved is None or config.finetune_epochs == 0:
+        return
+    assert task.validate is not None and before is not None
+    after = 1.0 - task.validate(model)
+    if after > before:
+        model.load_state_dict(saved)
+        reporter.message(
+            f"fine-tuning raised the validation error ({before:.2%} → {after:.2%}): the file "
+            "keeps the centroids k-means gave"
+        )
 
 
 def train_stage(

@@ -1,26 +1,34 @@
 """Reproduce Deep Compression on MNIST (Han et al. 2016, Tables 1–3), then go beyond it.
 
-One run per network: train the baseline, run the sensitivity analysis (Han et al. 2015, Fig. 6),
-then for each operating point prune iteratively with retraining, quantize with the point's bit
-widths, fine-tune the centroids, Huffman-code into a .dzip file, and measure the error by running
-that file with deepzip's engine: the number that ships is the file's, not the PyTorch model's.
+One run per network and training seed: train the baseline on the training split less a
+validation split (the last 5,000 training images), run the sensitivity analysis on that
+validation split (Han et al. 2015, Fig. 6), then for each operating point prune iteratively with
+retraining, quantize with the point's bit widths, fine-tune the centroids, Huffman-code into a
+.dzip file, and measure the error by running that file with deepzip's engine on the test set:
+the number that ships is the file's, not the PyTorch model's. The test set is touched by nothing
+else. Each point is reported over several training seeds (mean and range), so that a one-image
+difference is not read as a result.
 
 Operating points:
 
 - ``paper``: the paper's per-layer densities and bit widths (LeNet-300-100: 8%, 9%, 26% kept,
   6-bit weights; LeNet-5: 66%, 12%, 8%, 19% kept, 8-bit conv and 5-bit fc weights; 5-bit
   relative indices).
-- ``beyond``: sparser and fewer bits, aimed at the best published storage ratios (Soft
-  Weight-Sharing, Ullrich et al. 2017: 64× at 1.94% for LeNet-300-100, 162× at 0.97% for LeNet-5).
-  Its densities start from the sensitivity analysis' ranking of the layers (the fully connected
-  layers tolerate far more pruning than the first convolution) and were set by hand from it.
+- ``search``: found from a budget by ``deepzip.search`` on the first seed's validation split
+  (per-layer densities, weight bits and index bits; here ``min_ratio``, the ratio of the best
+  published result: Soft Weight-Sharing, Ullrich et al. 2017, 64× for LeNet-300-100 and 162× for
+  LeNet-5); the settings it chooses are then retrained from every other seed's own baseline.
+- ``beyond``: an older hand-set point, sparser and with fewer bits, whose densities were chosen
+  in trial runs that looked at test error. Kept for comparison (``--point beyond``); not part of
+  RESULTS.md, which reports the two points above.
 
-Both points make the file small the same ways, none of which changes what the file computes
+All points make the file small the same ways, none of which changes what the file computes
 beyond float16 rounding that the measured model already has: float16 codebooks and biases,
 hidden units sorted by their kept weights (``deepzip.reorder``), and, at the paper point,
 plain k-means that leaves the clusters in the pruned gap unused, as the paper's linear
-initialisation does (lower code entropy). Fine-tuning runs at 1/1000 of the baseline rate, or not
-at all where trial runs showed it raising the error (see the recipes).
+initialisation does (lower code entropy). Fine-tuning runs at 1/1000 of the baseline rate and is
+kept only where it does not raise the validation error (``CompressConfig.finetune_if_better``).
+The retraining schedules (rounds, epochs) were set in earlier trial runs.
 
 Every stage is checkpointed under the work directory, so an interrupted run resumes.
 """
@@ -28,9 +36,11 @@ Every stage is checkpointed under the work directory, so an interrupted run resu
 from __future__ import annotations
 
 import json
+import shutil
+import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +64,7 @@ from deepzip.pipeline import (
 from deepzip.prune import PruneConfig, SensitivityResult, sensitivity_analysis
 from deepzip.report import figures
 from deepzip.report.inspect import inspect_report
+from deepzip.search import SEARCH_RATIOS, SearchConfig, SearchResult, search
 from deepzip.share import QuantizeConfig
 from deepzip.training import TensorData, TrainConfig, evaluate, train
 
@@ -75,11 +86,12 @@ class OperatingPoint:
     retrain_lr_factor: float = 0.2
     final_retrain_epochs: int | None = None
     finetune_epochs: int = 3
-    # The centroid's gradient sums the gradients of all its weights (hundreds to thousands):
-    # at 1/100 of the rate, fine-tuning raised the error in trial runs (1.51% → 1.53% for
-    # LeNet-300-100, 0.76% → 0.80% for LeNet-5); at 1/1000 it lowered it (1.51% → 1.50%).
+    # The centroid's gradient sums the gradients of all its weights (hundreds to thousands), so
+    # fine-tuning runs at 1/1000 of the rate; it is kept only if it does not raise the
+    # validation error.
     finetune_lr_factor: float = 0.001
     relocate_empty: bool = False
+    auto_index_bits: bool = False
     value_bits: int = 16
     sort_units: bool = True
 
@@ -97,15 +109,30 @@ class PaperResult:
 
 @dataclass(frozen=True)
 class Recipe:
+    """A network's reproduction: its baseline training, its operating points, the budget the
+    search point is found from (its retraining schedule and starting bits come from
+    ``search_point``, whose sparsities the search replaces) and the published figures."""
+
     model: str
     baseline: TrainConfig
     paper_point: OperatingPoint
     beyond_point: OperatingPoint
     paper: PaperResult
     best_published: tuple[float, float]  # (ratio, error): Soft Weight-Sharing (Ullrich et al.)
+    search_point: OperatingPoint
+    search_budget: SearchConfig
+    val_size: int = 5000
 
     def point(self, name: str) -> OperatingPoint:
-        return {"paper": self.paper_point, "beyond": self.beyond_point}[name]
+        return {
+            "paper": self.paper_point,
+            "beyond": self.beyond_point,
+            "search": self.search_point,
+        }[name]
+
+
+#: Operating point names, in the order a run makes them.
+POINTS = ("paper", "search", "beyond")
 
 
 RECIPES: dict[str, Recipe] = {
@@ -128,14 +155,21 @@ RECIPES: dict[str, Recipe] = {
             {"fc1": 4, "fc2": 4, "fc3": 5},
             steps=5,
             final_retrain_epochs=10,
-            # Fine-tuning these 4-bit centroids at 1/100 of the rate raised the error from 1.84%
-            # to 1.95% on MNIST: each centroid's grouped gradient sums hundreds of weights.
-            finetune_epochs=0,
             # With 15 clusters, every one counts: relocated, none is left in the pruned gap.
             relocate_empty=True,
         ),
         paper=PaperResult(0.0164, 0.0158, 1070, 27, 40),
         best_published=(64, 0.0194),
+        # The paper point's schedule, from its 6 bits down to 4 (the search's bits_trials).
+        search_point=OperatingPoint(
+            "search",
+            {},
+            {"fc1": 6, "fc2": 6, "fc3": 6},
+            final_retrain_epochs=10,
+            relocate_empty=True,
+            auto_index_bits=True,
+        ),
+        search_budget=SearchConfig(min_ratio=64, density_trials=5, bits_trials=2),
     ),
     "lenet-5": Recipe(
         model="lenet-5",
@@ -144,10 +178,6 @@ RECIPES: dict[str, Recipe] = {
             "paper",
             {"conv1": 0.34, "conv2": 0.88, "fc1": 0.92, "fc2": 0.81},
             {"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5},
-            # Fine-tuning the centroids raised the error in trial runs on the same pruned
-            # network: 0.76% → 0.80% (3 epochs at 1/100 of the rate), 0.75% → 0.83% (2 epochs at
-            # 1/1000). The quantized network goes to the file as k-means leaves it.
-            finetune_epochs=0,
         ),
         beyond_point=OperatingPoint(
             "beyond",
@@ -157,11 +187,19 @@ RECIPES: dict[str, Recipe] = {
             {"conv1": 6, "conv2": 4, "fc1": 4, "fc2": 4},
             layer_index_bits={"fc1": 8},
             steps=4,
-            finetune_epochs=0,  # as for LeNet-300-100's 4-bit point
             relocate_empty=True,  # as for LeNet-300-100's 4-bit point
         ),
         paper=PaperResult(0.0080, 0.0074, 1720, 44, 39),
         best_published=(162, 0.0097),
+        search_point=OperatingPoint(
+            "search",
+            {},
+            {"conv1": 6, "conv2": 5, "fc1": 5, "fc2": 5},
+            steps=4,
+            relocate_empty=True,
+            auto_index_bits=True,
+        ),
+        search_budget=SearchConfig(min_ratio=162, density_trials=5, bits_trials=1),
     ),
 }
 
@@ -173,11 +211,15 @@ def _engine_error(path: Path, data: TensorData) -> float:
     return float((predicted != data.test_y.numpy()).mean())
 
 
-def _check_work_dir(recipe: Recipe, work: Path, restart: bool) -> None:
-    """Refuse a work directory whose baseline was trained by another recipe (``--restart``
-    clears it); remember this recipe's baseline settings in a new one."""
+def _check_work_dir(recipe: Recipe, seed: int, work: Path, restart: bool) -> None:
+    """Refuse a work directory whose baseline was trained by another recipe, seed or validation
+    split (``--restart`` clears it); remember this one's baseline settings in a new one."""
     stamp = work / "recipe.json"
-    text = json.dumps({"model": recipe.model, "baseline": to_dict(recipe.baseline)}, sort_keys=True)
+    baseline = to_dict(replace(recipe.baseline, seed=seed))
+    text = json.dumps(
+        {"model": recipe.model, "baseline": baseline, "val_size": recipe.val_size},
+        sort_keys=True,
+    )
     if restart:
         for name in ("baseline.safetensors", "sensitivity.json", "recipe.json"):
             (work / name).unlink(missing_ok=True)
@@ -194,30 +236,36 @@ def _check_work_dir(recipe: Recipe, work: Path, restart: bool) -> None:
         atomic_write(stamp, lambda f: f.write(text.encode()))
 
 
-def _baseline(recipe: Recipe, data: TensorData, work: Path, reporter: Reporter) -> Path:
-    """Train (or reuse) the baseline; its weights go to ``work/baseline.safetensors``."""
+def _baseline(
+    recipe: Recipe, seed: int, data: TensorData, work: Path, reporter: Reporter
+) -> tuple[Path, float]:
+    """Train (or reuse) the baseline of this seed on the training split (the validation split
+    held out); its weights go to ``work/baseline.safetensors``. Returns them and its test
+    error."""
     path = work / "baseline.safetensors"
-    if path.exists():
-        reporter.stage_start("baseline", resumed=True)
-        model = build_model(recipe.model)
-        model.load_state_dict(load_state_dict(path))
-        error = 1 - evaluate(model, data.test_x, data.test_y)
-        reporter.stage_end(StageResult("baseline", error, 1.0, 0.0))
-        return path
-    reporter.stage_start("baseline", resumed=False)
-    start = time.perf_counter()
-    torch.manual_seed(recipe.baseline.seed)
     model = build_model(recipe.model)
-    train(model, data.train_x, data.train_y, recipe.baseline, on_batch=reporter.step)
+    resumed = path.exists()
+    reporter.stage_start("baseline", resumed=resumed)
+    start = time.perf_counter()
+    if resumed:
+        model.load_state_dict(load_state_dict(path))
+    else:
+        config = replace(recipe.baseline, seed=seed)
+        torch.manual_seed(config.seed)
+        model = build_model(recipe.model)
+        train(model, data.train_x, data.train_y, config, on_batch=reporter.step)
+        save_state_dict(path, model.state_dict())
     error = 1 - evaluate(model, data.test_x, data.test_y)
-    save_state_dict(path, model.state_dict())
-    reporter.stage_end(StageResult("baseline", error, 1.0, time.perf_counter() - start))
-    return path
+    val_error = 1 - evaluate(model, data.val_x, data.val_y)
+    seconds = 0.0 if resumed else time.perf_counter() - start
+    reporter.stage_end(StageResult("baseline", error, 1.0, seconds, val_error=val_error))
+    return path, error
 
 
 def _sensitivity(
     recipe: Recipe, weights: Path, data: TensorData, work: Path, reporter: Reporter
 ) -> SensitivityResult:
+    """The sensitivity analysis on the validation split (the search's ratios), run once."""
     path = work / "sensitivity.json"
     if path.exists():
         return SensitivityResult.from_dict(json.loads(path.read_text()))
@@ -225,28 +273,30 @@ def _sensitivity(
     start = time.perf_counter()
     model = build_model(recipe.model)
     model.load_state_dict(load_state_dict(weights))
-    # A 2,000-image slice of the test set is enough to rank layers and keeps this step short.
-    x, y = data.test_x[:2000], data.test_y[:2000]
     done = [0]
+    total = len(SEARCH_RATIOS) * len(recipe.paper_point.sparsity)
 
     def point(*_: Any) -> None:
         done[0] += 1
-        reporter.step(done[0], 13 * 4)
+        reporter.step(done[0], total)
 
-    result = sensitivity_analysis(model, lambda m: evaluate(m, x, y), on_point=point)
+    result = sensitivity_analysis(
+        model, lambda m: evaluate(m, data.val_x, data.val_y), SEARCH_RATIOS, on_point=point
+    )
     text = json.dumps(result.to_dict()).encode()
     atomic_write(path, lambda f: f.write(text))
+    # The analysis measures the validation split: its "error" is the validation error.
     reporter.stage_end(
         StageResult("sensitivity", 1 - result.baseline, 1.0, time.perf_counter() - start)
     )
     return result
 
 
-def _config(recipe: Recipe, point: OperatingPoint, weights: Path) -> CompressConfig:
+def _config(recipe: Recipe, point: OperatingPoint, weights: Path, seed: int) -> CompressConfig:
     return CompressConfig(
         model=recipe.model,
         weights=str(weights),
-        train=recipe.baseline,
+        train=replace(recipe.baseline, seed=seed),
         prune=PruneConfig(
             sparsity=dict(point.sparsity),
             steps=point.steps,
@@ -261,9 +311,11 @@ def _config(recipe: Recipe, point: OperatingPoint, weights: Path) -> CompressCon
             relocate_empty=point.relocate_empty,
             value_bits=point.value_bits,
             sort_units=point.sort_units,
+            auto_index_bits=point.auto_index_bits,
         ),
         finetune_epochs=point.finetune_epochs,
         finetune_lr_factor=point.finetune_lr_factor,
+        finetune_if_better=True,
     )
 
 
@@ -299,76 +351,203 @@ def _figures(
     return written
 
 
+def _search_point(
+    recipe: Recipe,
+    weights: Path,
+    data: TensorData,
+    work: Path,
+    sens: SensitivityResult,
+    reporter: Reporter,
+    restart: bool,
+) -> tuple[CompressConfig, SearchResult]:
+    """Run the budget search from the first seed's baseline (trials under
+    ``work/search-trials``); the chosen trial's checkpoints are copied to ``work/search``, where
+    its pipeline run then lives like any other point's."""
+    start = _config(recipe, recipe.search_point, weights, recipe.baseline.seed)
+    found = search(
+        start,
+        data,
+        work / "search-trials",
+        recipe.search_budget,
+        data.test_x[:2],
+        reporter,
+        restart,
+        sensitivity=sens,
+    )
+    chosen = found.result.config
+    trial_dir = found.directory
+    target = work / "search"
+    if restart and target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in [trial_dir / "config.json", *trial_dir.glob("*.pt")]:
+        shutil.copy2(path, target / path.name)
+    return chosen, found
+
+
+def _mean_range(values: list[float]) -> tuple[float, list[float]]:
+    return statistics.fmean(values), [min(values), max(values)]
+
+
+def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point over its seeds: the first seed's run (its file is the one at ``--out``), with
+    ``error`` and ``ratio`` the means over the seeds and their ranges beside them."""
+    error, error_range = _mean_range([r["error"] for r in runs])
+    ratio, ratio_range = _mean_range([r["ratio"] for r in runs])
+    first = runs[0]
+    return {
+        **first,
+        "error": error,
+        "error_range": error_range,
+        "ratio": ratio,
+        "ratio_range": ratio_range,
+        "file_error": first["error"],
+        "file_ratio": first["ratio"],
+        "seeds": [r["seed"] for r in runs],
+        "runs": [
+            {
+                k: r[k]
+                for k in ("seed", "file", "error", "torch_error", "file_bytes", "ratio", "settings")
+            }
+            for r in runs
+        ],
+    }
+
+
 def reproduce(
     name: str,
     data: TensorData,
     work_dir: str | Path,
     out_path: str | Path,
     figures_dir: str | Path | None = None,
-    points: tuple[str, ...] = ("paper", "beyond"),
+    points: tuple[str, ...] = ("paper", "search"),
     reporter: Reporter | None = None,
     on_point: Callable[[str, dict[str, Any]], None] | None = None,
     recipe: Recipe | None = None,
     restart: bool = False,
+    seeds: int = 3,
 ) -> dict[str, Any]:
     """Run the whole reproduction for one network; returns the summary (see the module doc).
 
-    The paper point's file is ``out_path``; another point's goes beside it as
-    ``<stem>-<point>.dzip``. ``recipe`` replaces the built-in one (shortened runs in tests).
-    An interrupted run resumes from ``work_dir``; one made with other settings is refused unless
-    ``restart`` (which trains everything again).
+    ``data`` is the training and test split; the recipe's validation split is carved from the
+    training split here. Each point runs once per training seed (``seeds`` of them, 0 to
+    ``seeds - 1``; seed 0 is the recipe's). The first seed's files are ``out_path`` for the paper
+    point and ``<stem>-<point>.dzip`` beside it for the others, its checkpoints are in
+    ``work_dir``; another seed's are in ``work_dir/seed-<k>``. ``recipe`` replaces the built-in
+    one (shortened runs in tests). An interrupted run resumes from ``work_dir``; one made with
+    other settings is refused unless ``restart`` (which trains everything again).
     """
     if recipe is None:
         if name not in RECIPES:
             raise ValueError(f"no recipe for {name!r}; choose from {', '.join(RECIPES)}")
         recipe = RECIPES[name]
+    unknown = [p for p in points if p not in POINTS]
+    if unknown or not points:
+        raise ValueError(f"operating points {unknown or points}: choose from {', '.join(POINTS)}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if data.val_x is None:
+        data = data.split_validation(recipe.val_size)
     reporter = reporter or Reporter()
     work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
     out_path = Path(out_path)
-    _check_work_dir(recipe, work, restart)
-    weights = _baseline(recipe, data, work, reporter)
-    sens = _sensitivity(recipe, weights, data, work, reporter)
+    runs: dict[str, list[dict[str, Any]]] = {p: [] for p in points}
+    baselines: list[float] = []
+    chosen: CompressConfig | None = None
+    found: SearchResult | None = None
+    sens: SensitivityResult | None = None
     baseline_model = build_model(recipe.model)
-    baseline_model.load_state_dict(load_state_dict(weights))
+    for seed in range(recipe.baseline.seed, recipe.baseline.seed + seeds):
+        first_seed = seed == recipe.baseline.seed
+        seed_work = work if first_seed else work / f"seed-{seed}"
+        seed_work.mkdir(parents=True, exist_ok=True)
+        if seeds > 1:
+            reporter.message(f"training seed {seed}")
+        _check_work_dir(recipe, seed, seed_work, restart)
+        weights, baseline_error = _baseline(recipe, seed, data, seed_work, reporter)
+        baselines.append(baseline_error)
+        if first_seed:
+            sens = _sensitivity(recipe, weights, data, seed_work, reporter)
+            baseline_model.load_state_dict(load_state_dict(weights))
+        assert sens is not None
+        for point_name in points:
+            if point_name == "search":
+                if first_seed:
+                    chosen, found = _search_point(
+                        recipe, weights, data, seed_work, sens, reporter, restart
+                    )
+                assert chosen is not None
+                config = replace(
+                    chosen, weights=str(weights), train=replace(chosen.train, seed=seed)
+                )
+            else:
+                config = _config(recipe, recipe.point(point_name), weights, seed)
+            # The search point's checkpoints were just copied from its chosen trial: resume them.
+            again = restart and point_name != "search"
+            result = run_pipeline(config, data, seed_work / point_name, reporter, restart=again)
+            if first_seed:
+                path = (
+                    out_path
+                    if point_name == "paper"
+                    else out_path.with_name(f"{out_path.stem}-{point_name}{out_path.suffix}")
+                )
+            else:
+                path = seed_work / f"{point_name}.dzip"
+            compressed = to_compressed_model(result.model, config.quantize, data.test_x[:2])
+            file_bytes = write_dzip(path, compressed)
+            entry = {
+                "seed": seed,
+                "file": str(path),
+                "error": _engine_error(path, data),
+                "torch_error": result.stages[-1].error,
+                "val_error": result.stages[-1].val_error,
+                "file_bytes": file_bytes,
+                "dense_bytes": compressed.dense_bytes,
+                "ratio": compressed.dense_bytes / file_bytes,
+                "weights_kept": result.stages[-1].weights_kept,
+                "stages": [s.__dict__ for s in result.stages],
+                "inspect": inspect_report(dzip_sizes(path)).to_dict(),
+                "settings": _settings(config),
+            }
+            if first_seed and figures_dir is not None:
+                entry["figures"] = _figures(name, baseline_model, path, sens, Path(figures_dir))
+            runs[point_name].append(entry)
+            if on_point is not None:
+                on_point(point_name, entry)
+    assert sens is not None
+    baseline_error, baseline_range = _mean_range(baselines)
     summary: dict[str, Any] = {
         "model": name,
-        "baseline_error": 1 - evaluate(baseline_model, data.test_x, data.test_y),
+        "baseline_error": baseline_error,
+        "baseline_error_range": baseline_range,
+        "seeds": list(range(recipe.baseline.seed, recipe.baseline.seed + seeds)),
+        "val_size": recipe.val_size,
         "sensitivity": sens.to_dict(),
         "paper": recipe.paper.__dict__,
         "best_published": {"ratio": recipe.best_published[0], "error": recipe.best_published[1]},
-        "points": {},
+        "points": {p: _aggregate(r) for p, r in runs.items()},
     }
-    for point_name in points:
-        point = recipe.point(point_name)
-        config = _config(recipe, point, weights)
-        result = run_pipeline(config, data, work / point_name, reporter, restart=restart)
-        path = (
-            out_path
-            if point_name == "paper"
-            else out_path.with_name(f"{out_path.stem}-{point_name}{out_path.suffix}")
-        )
-        compressed = to_compressed_model(result.model, config.quantize, data.test_x[:2])
-        file_bytes = write_dzip(path, compressed)
-        report = inspect_report(dzip_sizes(path))
-        engine_error = _engine_error(path, data)
-        entry = {
-            "file": str(path),
-            "error": engine_error,
-            "torch_error": result.stages[-1].error,
-            "file_bytes": file_bytes,
-            "dense_bytes": compressed.dense_bytes,
-            "ratio": compressed.dense_bytes / file_bytes,
-            "weights_kept": result.stages[-1].weights_kept,
-            "stages": [s.__dict__ for s in result.stages],
-            "inspect": report.to_dict(),
-            "settings": {k: v for k, v in asdict(point).items() if k != "name"},
-        }
+    if found is not None:
+        point = summary["points"]["search"]
+        figure = None
         if figures_dir is not None:
-            entry["figures"] = _figures(name, baseline_model, path, sens, Path(figures_dir))
-        summary["points"][point_name] = entry
-        if on_point is not None:
-            on_point(point_name, entry)
+            figure = figures.search_result_figure(
+                found, Path(figures_dir) / f"{out_path.stem}-search-pareto.png"
+            )
+        summary["search"] = {
+            "budget": recipe.search_budget.budget(),
+            "ratio": point["ratio"],
+            "ratio_range": point["ratio_range"],
+            "error": point["error"],
+            "error_range": point["error_range"],
+            "seeds": point["seeds"],
+            "settings": point["settings"],
+            "baseline_val_error": found.baseline_val_error,
+            "val_error": found.chosen.val_error,
+            "chosen_trial": found.chosen.index,
+            "trials": [t.to_dict() for t in found.trials],
+            "figure": None if figure is None else str(figure),
+        }
     main = summary["points"].get("paper") or next(iter(summary["points"].values()))
     summary.update(
         error=main["error"],
@@ -377,3 +556,24 @@ def reproduce(
         ratio=main["ratio"],
     )
     return summary
+
+
+def _settings(config: CompressConfig) -> dict[str, Any]:
+    """What a point's run was made with: densities, bits and the schedule."""
+    prune, quantize = config.prune, config.quantize
+    return {
+        "sparsity": prune.sparsity,
+        "bits": quantize.bits,
+        "index_bits": quantize.index_bits,
+        "layer_index_bits": quantize.layer_index_bits,
+        "auto_index_bits": quantize.auto_index_bits,
+        "steps": prune.steps,
+        "retrain_epochs": prune.retrain_epochs,
+        "retrain_lr_factor": prune.retrain_lr_factor,
+        "final_retrain_epochs": prune.final_retrain_epochs,
+        "finetune_epochs": config.finetune_epochs,
+        "finetune_lr_factor": config.finetune_lr_factor,
+        "relocate_empty": quantize.relocate_empty,
+        "value_bits": quantize.value_bits,
+        "sort_units": quantize.sort_units,
+    }

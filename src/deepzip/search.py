@@ -19,7 +19,13 @@ than the dense float32 weights). The search
    written to measure its real byte count;
 4. with ``max_loss``, lowers the weight bits of the smallest file found, one bit at a time, while
    the budget holds and the file shrinks (the pruned network is reused: only quantization and
-   fine-tuning are redone).
+   fine-tuning are redone); with ``min_ratio``, bisects again at each of ``bits_trials`` narrower
+   weight widths (fewer bits reach the ratio with less pruning, which may cost less accuracy).
+
+Every trial chooses each layer's relative-index width (1 to 8 bits) that makes the layer's record
+smallest (``QuantizeConfig.auto_index_bits``: the same network at every width, so only bytes
+decide), and keeps its fine-tuned centroids only if fine-tuning did not raise the validation
+error (``CompressConfig.finetune_if_better``).
 
 Among the trials that meet the budget it picks the smallest file (``max_loss``) or the lowest
 validation error (``min_ratio``). The test split is never looked at here: the caller measures the
@@ -110,7 +116,7 @@ class Trial:
     the sparsities, the weight bits) and what it measured."""
 
     index: int
-    phase: str  # "density" (bisection) or "bits" (fewer weight bits at a trial's densities)
+    phase: str  # "density" (bisection) or "bits" (fewer weight bits than the starting ones)
     aggressiveness: float
     sparsity: dict[str, float]
     bits: dict[str, int]
@@ -140,6 +146,7 @@ class SearchResult:
     trials: list[Trial]
     chosen: Trial
     result: PipelineResult  # the chosen trial's pipeline run (model, layers, stage results)
+    directory: Path  # the chosen trial's pipeline work directory (its checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
         """The chosen point (its test ``error`` measured on the model that goes to the file)
@@ -182,13 +189,17 @@ def search(
     example_inputs: Any,
     reporter: Reporter | None = None,
     restart: bool = False,
+    sensitivity: SensitivityResult | None = None,
 ) -> SearchResult:
     """Find the smallest file within ``budget.max_loss`` (or the most accurate one at
     ``budget.min_ratio``); see the module doc. ``config`` gives everything but the sparsities
     (its ``prune.sparsity`` or ``quality`` is replaced) and the starting weight bits; it needs a
     validation split (``val_size``, or a Task with ``validate``). ``example_inputs`` capture
-    the network for each trial's file."""
-    return _Search(config, data, Path(work_dir), budget, example_inputs, reporter, restart).run()
+    the network for each trial's file. ``sensitivity``, when given, is the baseline's
+    sensitivity analysis on the validation split, already run (``deepzip reproduce`` shares its
+    own); otherwise the search runs it."""
+    found = _Search(config, data, Path(work_dir), budget, example_inputs, reporter, restart)
+    return found.run(sensitivity)
 
 
 class _Search:
@@ -259,7 +270,7 @@ class _Search:
 
     # --- the search -------------------------------------------------------------------------
 
-    def run(self) -> SearchResult:
+    def run(self, sensitivity: SensitivityResult | None = None) -> SearchResult:
         baseline = run_pipeline(
             self.config, self.data, self.work / "baseline", self.reporter, stop_after="baseline"
         )
@@ -273,34 +284,54 @@ class _Search:
                 save_state_dict(path, baseline.model.state_dict())
             weights = str(path.resolve())
         self.trial_config = replace(self.config, weights=weights)
-        sensitivity = self._sensitivity(baseline)
+        if sensitivity is None:
+            sensitivity = self._sensitivity(baseline)
         kinds = {name: t.kind for name, t in select_weights(self.model).items()}
         self.start_bits = {n: self.config.quantize.bits_for(n, k) for n, k in kinds.items()}
 
-        low, high = 0.0, 1.0
+        self.sensitivity = sensitivity
+        high = self._bisect("density", self.start_bits, 1.0)
+        if not any(t.meets_budget for t in self.trials):  # the end of the range
+            a = 0.0 if self.budget.max_loss is not None else 1.0
+            self._trial("density", a, sparsities(sensitivity, a), self.start_bits)
+        if self.budget.max_loss is not None:
+            self._fewer_bits()
+        else:
+            self._fewer_bits_at_ratio(high)
+        chosen = self._choose()
+        self.reporter.message(f"search: chose trial {chosen.index}")
+        directory = self.work / self._record(chosen)["dir"]
+        result = run_pipeline(
+            self._trial_config(chosen.sparsity, chosen.bits), self.data, directory, self.reporter
+        )
+        return SearchResult(self.budget, baseline_val_error, self.trials, chosen, result, directory)
+
+    def _bisect(self, phase: str, bits: dict[str, int], high: float) -> float:
+        """Bisect the aggressiveness in [0, ``high``] at these weight bits; return the least
+        aggressiveness whose trial met a ``min_ratio`` budget (``high`` if none did)."""
+        low = 0.0
         for _ in range(self.budget.density_trials):
             a = (low + high) / 2
-            trial = self._trial("density", a, sparsities(sensitivity, a), self.start_bits)
+            trial = self._trial(phase, a, sparsities(self.sensitivity, a), bits)
             # A trial within the budget asks for a harder one under max_loss, a softer one
             # under min_ratio (where meeting the budget means the file is small enough).
             if trial.meets_budget == (self.budget.max_loss is not None):
                 low = a
             else:
                 high = a
-        if not any(t.meets_budget for t in self.trials):  # the end of the range
-            a = 0.0 if self.budget.max_loss is not None else 1.0
-            self._trial("density", a, sparsities(sensitivity, a), self.start_bits)
-        if self.budget.max_loss is not None:
-            self._fewer_bits()
-        chosen = self._choose()
-        self.reporter.message(f"search: chose trial {chosen.index}")
-        result = run_pipeline(
-            self._trial_config(chosen.sparsity, chosen.bits),
-            self.data,
-            self.work / self._record(chosen)["dir"],
-            self.reporter,
-        )
-        return SearchResult(self.budget, baseline_val_error, self.trials, chosen, result)
+        return high
+
+    def _fewer_bits_at_ratio(self, high: float) -> None:
+        """Under ``min_ratio``: with fewer weight bits the same ratio needs less pruning, which
+        may cost less accuracy. For each of ``bits_trials`` narrower widths, one bit at a time,
+        bisect again below the aggressiveness that reached the ratio at the wider width."""
+        bits = self.start_bits
+        for _ in range(self.budget.bits_trials):
+            fewer = {n: max(self.budget.min_bits, b - 1) for n, b in bits.items()}
+            if fewer == bits:
+                return
+            bits = fewer
+            high = self._bisect("bits", bits, high)
 
     def _fewer_bits(self) -> None:
         feasible = [t for t in self.trials if t.meets_budget]
@@ -355,8 +386,8 @@ class _Search:
 
     def _trial_config(self, sparsity: dict[str, float], bits: dict[str, int]) -> CompressConfig:
         prune = replace(self.config.prune, sparsity=sparsity, quality=None, scope="layer")
-        quantize = replace(self.config.quantize, bits=bits)
-        return replace(self.trial_config, prune=prune, quantize=quantize)
+        quantize = replace(self.config.quantize, bits=bits, auto_index_bits=True)
+        return replace(self.trial_config, prune=prune, quantize=quantize, finetune_if_better=True)
 
     def _meets(self, val_error: float, ratio: float) -> bool:
         if self.budget.max_loss is not None:

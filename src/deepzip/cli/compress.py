@@ -416,19 +416,9 @@ def _search_plan(budget: SearchConfig, config: CompressConfig) -> str:
 
 
 def _search_figure(found: Any, out_path: Path) -> Path:
-    from deepzip.report.figures import search_figure
+    from deepzip.report.figures import search_result_figure
 
-    max_val_error = None
-    if found.config.max_loss is not None:
-        max_val_error = found.baseline_val_error + found.config.max_loss / 100
-    return search_figure(
-        [t.ratio for t in found.trials],
-        [t.val_error for t in found.trials],
-        found.chosen.index - 1,
-        out_path.with_name(f"{out_path.stem}-search.png"),
-        max_val_error=max_val_error,
-        min_ratio=found.config.min_ratio,
-    )
+    return search_result_figure(found, out_path.with_name(f"{out_path.stem}-search.png"))
 
 
 def check_runnable(config: CompressConfig, example_inputs: Any, required: bool) -> list[str]:

@@ -41,10 +41,21 @@ from deepzip.cli.options import (
 )
 @click.option(
     "--point",
-    type=click.Choice(["paper", "beyond", "both"]),
-    default="both",
+    "point_names",
+    type=click.Choice(["paper", "search", "beyond", "both", "all"]),
+    multiple=True,
+    help="Which operating points to run (repeat for several): paper (the paper's densities and "
+    "bits), search (found by the budget search on the validation split, the budget of the best "
+    "published ratio), beyond (an older hand-set sparser point), both (paper and beyond), all. "
+    "Default: paper and search.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
     show_default=True,
-    help="Which operating points to run.",
+    help="Training seeds per point: each point's error and ratio are reported as the mean and "
+    "range over them.",
 )
 @click.option(
     "--restart", is_flag=True, help="Ignore existing checkpoints and train everything again."
@@ -63,26 +74,29 @@ def reproduce(
     out_path: Path | None,
     figures_dir: Path | None,
     work_dir: Path | None,
-    point: str,
+    point_names: tuple[str, ...],
+    seeds: int,
     restart: bool,
     write_html: bool,
     as_json: bool,
 ) -> None:
-    """Reproduce Deep Compression on MNIST from scratch, then a sparser point beyond it."""
+    """Reproduce Deep Compression on MNIST from scratch (the paper's point), then the point a
+    budget search finds; each over several training seeds."""
     from deepzip.reproduce import RECIPES
     from deepzip.reproduce import reproduce as run_reproduction
 
     out_path = out_path or Path(f"{network}.dzip")
     figures_dir = figures_dir or out_path.with_name(f"{out_path.stem}-figures")
     work_dir = work_dir or out_path.with_name(out_path.name + ".stages")
-    points = ("paper", "beyond") if point == "both" else (point,)
+    points = _points(point_names)
     data = load_data(data_dir)
     err.print(f"[dim]checkpoints: {work_dir}; figures: {figures_dir}[/dim]")
 
     def finished(name: str, entry: dict[str, Any]) -> None:
         err.print(
-            f"[bold]{name} point[/bold]: error {percent(entry['error'])} through the .dzip file "
-            f"with the engine, {entry['ratio']:.1f}× ({entry['file_bytes']:,} bytes)"
+            f"[bold]{name} point, seed {entry['seed']}[/bold]: error {percent(entry['error'])} "
+            f"through the .dzip file with the engine, {entry['ratio']:.1f}× "
+            f"({entry['file_bytes']:,} bytes)"
         )
 
     summary = run_reproduction(
@@ -95,6 +109,7 @@ def reproduce(
         console.ProgressReporter(),
         finished,
         restart=restart,
+        seeds=seeds,
     )
     if write_html:
         from deepzip.report.html import write_report
@@ -105,6 +120,18 @@ def reproduce(
         return
     recipe = RECIPES[network]
     _print_reproduction(network, recipe, summary)
+
+
+def _points(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The operating points asked for, in the order a run makes them."""
+    from deepzip.reproduce import POINTS
+
+    if not names:
+        names = ("paper", "search")
+    wanted: set[str] = set()
+    for name in names:
+        wanted |= {"both": {"paper", "beyond"}, "all": set(POINTS)}.get(name, {name})
+    return tuple(p for p in POINTS if p in wanted)
 
 
 def _print_reproduction(network: str, recipe: Any, summary: dict[str, Any]) -> None:
@@ -123,15 +150,22 @@ def _print_reproduction(network: str, recipe: Any, summary: dict[str, Any]) -> N
     )
     ratio, error = recipe.best_published
     table.add_row("best published (Soft Weight-Sharing)", "", percent(error), "", f"{ratio:.0f}×")
+    seeds = len(summary["seeds"])
+    over = f", mean of {seeds} seeds [min–max]" if seeds > 1 else ""
     for name, entry in summary["points"].items():
+        low, high = entry["error_range"]
+        ratio_low, ratio_high = entry["ratio_range"]
         table.add_row(
-            f"deepzip, {name} point (through the .dzip file)",
+            f"deepzip, {name} point (through the .dzip file{over})",
             percent(summary["baseline_error"]),
-            percent(entry["error"]),
+            percent(entry["error"]) + (f" [{percent(low)}–{percent(high)}]" if seeds > 1 else ""),
             f"{entry['file_bytes'] / 1000:.1f} KB of {entry['dense_bytes'] / 1000:.0f} KB",
-            f"{entry['ratio']:.1f}×",
+            f"{entry['ratio']:.1f}×"
+            + (f" [{ratio_low:.1f}–{ratio_high:.1f}]" if seeds > 1 else ""),
         )
     out.print(table)
+    if seeds > 1:
+        out.print(f"Sizes and per-layer tables: the file of seed {summary['seeds'][0]}.")
     for name, entry in summary["points"].items():
         layers = Table(title=f"{name} point: per layer (Deep Compression Tables 2/3 columns)")
         for col in (

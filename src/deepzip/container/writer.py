@@ -14,6 +14,7 @@ metadata as JSON with sorted keys, Huffman tables built deterministically.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -68,6 +69,24 @@ def dzip_bytes(model: CompressedModel) -> bytes:
             "docs/FORMAT.md, Limits)"
         )
     return data
+
+
+def layer_record_size(layer: CompressedLayer) -> int:
+    """The bytes ``layer``'s record takes in the file (everything but the file header, the
+    network record and the checksum)."""
+    return len(_layer_record(layer))
+
+
+def smallest_index_bits(layer: CompressedLayer) -> int:
+    """The relative-index width (1 to ``layout.MAX_INDEX_BITS``) that makes ``layer``'s record
+    smallest: narrow gaps cost fewer bits each but need filler zeros where a gap does not fit
+    (Deep Compression §2 fixes 5 bits for fully connected layers and 8 for convolutions). Ties go
+    to the wider index, which has fewer fillers for the engine to skip."""
+    sizes = {
+        bits: layer_record_size(dataclasses.replace(layer, index_bits=bits))
+        for bits in range(layout.MAX_INDEX_BITS, 0, -1)
+    }
+    return min(sizes, key=lambda bits: (sizes[bits], -bits))
 
 
 def _name_bytes(name: str, what: str) -> bytes:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -311,6 +311,22 @@ def search_figure(
 ) -> Path:
     """``draw_search`` written to ``path``."""
     return _save(draw_search(ratios, val_errors, chosen, max_val_error, min_ratio), path)
+
+
+def search_result_figure(found: Any, path: str | Path) -> Path:
+    """The Pareto plot of a finished budget search (``deepzip.search.SearchResult``): every
+    trial's ratio against its validation error, the budget's line and the chosen trial."""
+    max_val_error = None
+    if found.config.max_loss is not None:
+        max_val_error = found.baseline_val_error + found.config.max_loss / 100
+    return search_figure(
+        [t.ratio for t in found.trials],
+        [t.val_error for t in found.trials],
+        found.chosen.index - 1,
+        path,
+        max_val_error=max_val_error,
+        min_ratio=found.config.min_ratio,
+    )
 
 
 def design_space_figures(directory: str | Path, space: DesignSpace) -> list[Path]:

@@ -42,6 +42,11 @@ class QuantizeConfig:
         index_bits: bits per relative-index gap in the sparse encoding (recorded for the encoder).
         layer_index_bits: per-layer overrides of ``index_bits`` (a very sparse layer wants wider
             gaps, or it fills up with filler zeros).
+        auto_index_bits: give each layer the index width (1 to 8 bits) that makes its record
+            in the file smallest (``deepzip.container.writer.smallest_index_bits``), measured
+            by encoding it at every width; ``layer_index_bits`` still decides for the layers it
+            names. The network computed is the same at every width (applied after ``sort_units``, by
+            ``deepzip.network.to_compressed_model``).
         max_iter: Lloyd iterations at most.
         seed: for random initialisation.
         relocate_empty: move clusters that end up empty to the worst-fitted weights (True, as
@@ -64,6 +69,7 @@ class QuantizeConfig:
     init: InitMethod = "linear"
     index_bits: int = 5
     layer_index_bits: dict[str, int] = field(default_factory=dict)
+    auto_index_bits: bool = False
     max_iter: int = 300
     seed: int = 0
     relocate_empty: bool = True
@@ -202,17 +208,16 @@ def compressed_layers(
         bits = config.capped_bits(name, target.kind, int(shared.mask.sum()))
         bias = _bias(target)
         # Codes in the weight's own shape; the layer stores them over its kind's matrix view.
-        out.append(
-            CompressedLayer.from_codes(
-                name=name,
-                kind=target.kind,
-                codebook=_codebook(shared),
-                codes=to_numpy(shared.codes).astype(np.uint8 if bits <= 8 else np.uint16),
-                mask=to_numpy(shared.mask),
-                bias=None if bias is None else to_numpy(bias).astype(np.float32),
-                weight_bits=bits,
-                index_bits=config.layer_index_bits.get(name, config.index_bits),
-                value_bits=config.value_bits,
-            )
+        layer = CompressedLayer.from_codes(
+            name=name,
+            kind=target.kind,
+            codebook=_codebook(shared),
+            codes=to_numpy(shared.codes).astype(np.uint8 if bits <= 8 else np.uint16),
+            mask=to_numpy(shared.mask),
+            bias=None if bias is None else to_numpy(bias).astype(np.float32),
+            weight_bits=bits,
+            index_bits=config.layer_index_bits.get(name, config.index_bits),
+            value_bits=config.value_bits,
         )
+        out.append(layer)
     return out

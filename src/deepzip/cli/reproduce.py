@@ -106,7 +106,9 @@ def reproduce(
         out_path,
         figures_dir,
         points,
-        console.ProgressReporter(),
+        # Stage lines show validation errors only: the test split is for each file's final
+        # measurement (the line after each point), not something to watch while choosing.
+        console.ProgressReporter(hide_test=True),
         finished,
         restart=restart,
         seeds=seeds,

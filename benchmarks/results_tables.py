@@ -2,9 +2,11 @@
 
     python benchmarks/results_tables.py results/lenet-300-100.json results/lenet-5.json
 
-prints, per network, Table 1 side by side with the paper and the best published ratio, then for
-each operating point its settings, the per-layer table (Deep Compression Tables 2/3 columns), the
-bytes of every part of the file and the error after every stage; then the sensitivity table.
+prints, per network, Table 1 side by side with the paper and the best published ratio (each
+deepzip point as the mean test error and ratio over the training seeds, with their range), the
+budget search's trials, then for each operating point its settings, its runs per seed, the
+per-layer table of the first seed's file (Deep Compression Tables 2/3 columns), the bytes of every
+part of that file and the validation error after every stage; then the sensitivity table.
 Nothing here is typed by hand: RESULTS.md's tables are this script's output.
 """
 
@@ -25,52 +27,135 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def ordered_points(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The paper point first (the JSON's keys come sorted)."""
-    return sorted(summary["points"].items(), key=lambda item: item[0] != "paper")
+def spread(mean: float, low_high: list[float], fmt) -> str:
+    low, high = low_high
+    return f"{fmt(mean)} ({fmt(low)}–{fmt(high)})" if low != high else fmt(mean)
+
+
+def ratio(x: float) -> str:
+    return f"{x:.1f}×"
 
 
 def network_section(summary: dict[str, Any]) -> str:
     paper, best = summary["paper"], summary["best_published"]
-    rows = [
-        [
-            "Deep Compression (paper, Table 1)",
-            pct(paper["baseline_error"]),
-            pct(paper["error"]),
-            f"{paper['compressed_kb']} KB of {paper['dense_kb']} KB",
-            f"{paper['ratio']:.0f}×",
-        ],
-        ["Soft Weight-Sharing (best published)", "", pct(best["error"]), "", f"{best['ratio']}×"],
-    ]
-    for name, point in ordered_points(summary):
+    seeds = len(summary["seeds"])
+    rows = []
+    if paper is not None:
+        rows.append(
+            [
+                "Deep Compression (paper, Table 1)",
+                pct(paper["baseline_error"]),
+                pct(paper["error"]),
+                f"{paper['compressed_kb']} KB of {paper['dense_kb']} KB",
+                f"{paper['ratio']:.0f}×",
+            ]
+        )
+    if best is not None:
+        rows.append(
+            [
+                "Soft Weight-Sharing (best published)",
+                "",
+                pct(best["error"]),
+                "",
+                f"{best['ratio']}×",
+            ]
+        )
+    for name, point in summary["points"].items():
         rows.append(
             [
                 f"**deepzip, {name} point**",
-                pct(summary["baseline_error"]),
-                f"**{pct(point['error'])}**",
+                spread(summary["baseline_error"], summary["baseline_error_range"], pct),
+                f"**{spread(point['error'], point['error_range'], pct)}**",
                 f"{point['file_bytes']:,} B of {point['dense_bytes']:,} B",
-                f"**{point['ratio']:.1f}×**",
+                f"**{spread(point['ratio'], point['ratio_range'], ratio)}**",
             ]
         )
+    header = [
+        "",
+        "baseline test error",
+        f"test error (through the .dzip file; mean over {seeds} seeds, range)",
+        "size (seed 0's file)",
+        "ratio (mean, range)",
+    ]
     parts = [
         f"## {summary['model']}",
-        table(["", "baseline error", "error (through the .dzip file)", "size", "ratio"], rows),
+        f"Training split {summary['train_size']:,} {summary.get('dataset', 'mnist')} images, "
+        f"validation split the last {summary['val_size']:,} training images, seeds "
+        f"{', '.join(str(s) for s in summary['seeds'])}; wall time of the run "
+        f"{summary.get('seconds', 0) / 60:.0f} min.",
+        table(header, rows),
     ]
-    for name, point in ordered_points(summary):
+    if "search" in summary:
+        parts.append(search_section(summary["search"]))
+    for name, point in summary["points"].items():
         parts.append(point_section(name, point))
     parts.append(sensitivity_section(summary["sensitivity"]))
     return "\n\n".join(parts)
 
 
+def search_section(found: dict[str, Any]) -> str:
+    budget = found["budget"]
+    goal = (
+        f"the most accurate file (validation error) at least {budget['min_ratio']:g}× smaller"
+        if "min_ratio" in budget
+        else f"the smallest file within {budget['max_loss']:g} points of the baseline's "
+        "validation accuracy"
+    )
+    rows = []
+    for t in found["trials"]:
+        s = t["settings"]
+        chosen = t["trial"] == found["chosen_trial"]
+        mark = (lambda text: f"**{text}**") if chosen else (lambda text: text)
+        rows.append(
+            [
+                mark(str(t["trial"])),
+                t["phase"],
+                f"{s['aggressiveness']:.4f}",
+                ", ".join(f"{pct(1 - v)}" for v in s["sparsity"].values()),
+                ", ".join(str(b) for b in s["bits"].values()),
+                mark(pct(t["val_error"])),
+                mark(ratio(t["ratio"])),
+                f"{t['file_bytes']:,}",
+                "yes" if t["meets_budget"] else "no",
+                f"{t['seconds']:.0f} s",
+            ]
+        )
+    header = [
+        "trial",
+        "phase",
+        "aggressiveness",
+        "kept per layer",
+        "weight bits",
+        "val error",
+        "ratio",
+        "bytes",
+        "meets budget",
+        "time",
+    ]
+    return "\n\n".join(
+        [
+            f"### The budget search (first seed): {goal}",
+            f"Baseline validation error {pct(found['baseline_val_error'])}. Every trial retrains "
+            "from the baseline and writes its file; the chosen one is in bold. Its settings are "
+            "then retrained from the other seeds' baselines. Pareto plot: "
+            f"`{found.get('figure')}`.",
+            table(header, rows),
+        ]
+    )
+
+
 def point_section(name: str, point: dict[str, Any]) -> str:
     s = point["settings"]
     kept = ", ".join(f"{layer} {pct(1 - v)}" for layer, v in s["sparsity"].items())
-    bits = ", ".join(f"{layer} {b}" for layer, b in s["bits"].items())
-    index = f"{s['index_bits']}" + (
-        " (" + ", ".join(f"{k} {v}" for k, v in s["layer_index_bits"].items()) + ")"
-        if s.get("layer_index_bits")
-        else ""
-    )
+    bits = ", ".join(f"{layer} {b}" for layer, b in s["bits"].items()) or "as below"
+    if s.get("auto_index_bits"):
+        index = "per layer, the width that makes its record smallest"
+    else:
+        index = f"{s['index_bits']}" + (
+            " (" + ", ".join(f"{k} {v}" for k, v in s["layer_index_bits"].items()) + ")"
+            if s.get("layer_index_bits")
+            else ""
+        )
     final = s.get("final_retrain_epochs")
     schedule = (
         f"{s['steps']} prune rounds × {s['retrain_epochs']} epochs at {s['retrain_lr_factor']} of "
@@ -78,7 +163,7 @@ def point_section(name: str, point: dict[str, Any]) -> str:
     )
     finetune = (
         f"{s['finetune_epochs']} fine-tuning epochs at {s.get('finetune_lr_factor', 0.01)} of the "
-        "rate"
+        "rate, kept only if the validation error does not rise"
         if s["finetune_epochs"]
         else "no fine-tuning"
     )
@@ -90,6 +175,19 @@ def point_section(name: str, point: dict[str, Any]) -> str:
     settings = (
         f"Settings: kept {kept}; weight bits {bits}; index bits {index}; {schedule}; {finetune}; "
         f"{storage}."
+    )
+    runs = table(
+        ["seed", "test error (engine, file)", "PyTorch model", "bytes", "ratio"],
+        [
+            [
+                str(r["seed"]),
+                pct(r["error"]),
+                pct(r["torch_error"]),
+                f"{r['file_bytes']:,}",
+                ratio(r["ratio"]),
+            ]
+            for r in point["runs"]
+        ],
     )
     inspect = point["inspect"]
     rows = []
@@ -124,29 +222,38 @@ def point_section(name: str, point: dict[str, Any]) -> str:
         rows,
     )
     bytes_line = (
-        "Bytes per part: "
+        f"Seed {point['seeds'][0]}'s file, `{point['file']}`. Bytes per part: "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(inspect["parts"].items()))
         + f"; total {inspect['file_bytes']:,} (the file's size)."
     )
-    stages = ", ".join(f"{st['stage']} {pct(st['error'])}" for st in point["stages"])
+    stages = ", ".join(
+        f"{st['stage']} {pct(st['val_error'])}"
+        for st in point["stages"]
+        if st.get("val_error") is not None
+    )
     minutes = sum(st["seconds"] for st in point["stages"]) / 60
     stage_line = (
-        f"Stages (test error after each): {stages}; engine on the file: {pct(point['error'])} "
-        f"(PyTorch model: {pct(point['torch_error'])}). Training time of this point's stages: "
-        f"{minutes:.1f} min."
+        f"Validation error after each stage (seed {point['seeds'][0]}): {stages}. Training time "
+        f"of this point's stages: {minutes:.1f} min."
     )
-    return "\n\n".join([f"### {name} point", settings, layers, bytes_line, stage_line])
+    return "\n\n".join([f"### {name} point", settings, runs, layers, bytes_line, stage_line])
 
 
 def sensitivity_section(sens: dict[str, Any]) -> str:
     layers = list(sens["accuracy"])
     rows = [
-        [f"{100 * r:.0f}%", *(pct(sens["accuracy"][layer][i]) for layer in layers)]
+        [f"{100 * r:g}%", *(pct(sens["accuracy"][layer][i]) for layer in layers)]
         for i, r in enumerate(sens["ratios"])
     ]
+    if len(layers) > 8:  # a compact network: each layer's loss at a few ratios, transposed
+        picks = [i for i, r in enumerate(sens["ratios"]) if r in (0.5, 0.8, 0.9, 0.95)]
+        rows = [[layer, *(pct(sens["accuracy"][layer][i]) for i in picks)] for layer in layers]
+        header = ["layer", *(f"{100 * sens['ratios'][i]:g}% pruned" for i in picks)]
+    else:
+        header = ["pruned", *layers]
     return (
-        "Sensitivity (accuracy on 2,000 test images, one layer pruned at a time, no "
-        "retraining):\n\n" + table(["pruned", *layers], rows)
+        "Sensitivity (accuracy on the validation split, first seed's baseline, one layer pruned "
+        "at a time, no retraining):\n\n" + table(header, rows)
     )
 
 

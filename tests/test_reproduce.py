@@ -1,7 +1,9 @@
 """A shortened reproduction on a subset of real MNIST, end to end through the .dzip file."""
 
 import json
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,6 +94,11 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
     assert summary["sensitivity"]["ratios"][0] == 0.0
     baseline = summary["sensitivity"]["baseline"]
     assert abs(baseline - (1 - summary["search"]["baseline_val_error"])) < 1e-12
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from results_tables import network_section
+
+    text = network_section(json.loads(json.dumps(summary)))
+    assert "Deep Compression (paper, Table 1)" in text and "### beyond point" in text
 
 
 def test_work_dir_of_another_baseline_is_refused_unless_restarted(tmp_path):
@@ -123,3 +130,47 @@ def test_work_dir_of_another_baseline_is_refused_unless_restarted(tmp_path):
     )
     assert json.loads((work / "recipe.json").read_text())["baseline"]["epochs"] == 2
     assert summary["file_bytes"] == out.stat().st_size
+
+
+def test_a_compact_network_is_searched_and_run_from_its_file(stripes, tmp_path):
+    """MobileNet v1 (scaled, BatchNorm folded) through the same reproduction: the search point
+    only, its file at ``out``, the engine's accuracy on the file as the metric."""
+    (x, y), (test_x, test_y) = stripes(400, 100)
+    data = TensorData.from_arrays(x, y, test_x, test_y)
+    full = RECIPES["mobilenet-v1"]
+    short = replace(
+        full,
+        baseline=TrainConfig(epochs=2, lr=0.05, batch_size=32),
+        search_point=replace(full.search_point, steps=1, retrain_epochs=1, finetune_epochs=1),
+        search_budget=SearchConfig(max_loss=5.0, density_trials=1, bits_trials=1),
+        val_size=100,
+        train_size=250,
+    )
+    out = tmp_path / "mobilenet.dzip"
+    summary = reproduce("mobilenet-v1", data, tmp_path / "work", out, recipe=short, seeds=2)
+    assert list(summary["points"]) == ["search"] and summary["train_size"] == 250
+    entry = summary["points"]["search"]
+    assert entry["file"] == str(out) and out.stat().st_size == entry["file_bytes"]
+    for run in entry["runs"]:
+        assert run["error"] == pytest.approx(run["torch_error"], abs=1e-12)
+    assert summary["metric_name"] == "accuracy"
+    assert summary["metric"] == pytest.approx(1 - entry["error"])
+    assert summary["baseline_metric"] == pytest.approx(1 - summary["baseline_error"])
+    assert summary["ratio"] == entry["ratio"] and summary["dense_bytes"] == entry["dense_bytes"]
+    assert summary["paper"] is None and summary["search"]["budget"] == {"max_loss": 5.0}
+    # RESULTS.md's tables render from this JSON (after a round trip through the file).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from results_tables import network_section
+
+    text = network_section(json.loads(json.dumps(summary)))
+    assert "## mobilenet-v1" in text and "### The budget search" in text
+    assert f"{entry['file_bytes']:,}" in text
+    with pytest.raises(ValueError, match="no paper point"):
+        reproduce("mobilenet-v1", data, tmp_path / "w2", out, points=("paper",), recipe=short)
+
+
+def test_the_command_line_names_every_recipe():
+    from deepzip.cli.reproduce import FASHION, NETWORKS
+
+    assert set(NETWORKS) == set(RECIPES)
+    assert set(FASHION) == {n for n, r in RECIPES.items() if r.dataset == "fashion-mnist"}

@@ -299,3 +299,21 @@ def test_compress_smaller_file_options(mnist_dir, tmp_path):
     for layer in layers[:2]:  # hidden units, most kept weights first; the outputs keep their order
         kept = layer.mask.sum(axis=1)
         assert all(kept[:-1] >= kept[1:])
+
+
+def test_reproduce_refuses_bad_points_and_seeds_before_any_work(tmp_path):
+    result = deepzip("reproduce", "mobilenet-v1", "--point", "paper", cwd=tmp_path)
+    assert result.returncode == 2 and "one operating point, search" in result.stderr
+    result = deepzip("reproduce", "lenet-5", "--seeds", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "--seeds" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_reproduce_point_names_expand_in_run_order():
+    from deepzip.cli.reproduce import _points
+
+    assert _points((), "lenet-5") == ()  # the recipe's own points
+    assert _points(("search", "paper"), "lenet-5") == ("paper", "search")
+    assert _points(("both",), "lenet-300-100") == ("paper", "beyond")
+    assert _points(("all",), "lenet-5") == ("paper", "search", "beyond")
+    assert _points(("search",), "lstm") == ("search",)

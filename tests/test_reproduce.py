@@ -174,3 +174,37 @@ def test_the_command_line_names_every_recipe():
 
     assert set(NETWORKS) == set(RECIPES)
     assert set(FASHION) == {n for n, r in RECIPES.items() if r.dataset == "fashion-mnist"}
+
+
+def test_a_segmentation_network_is_measured_by_mean_iou_on_its_file(stripes, tmp_path):
+    """SegNet (scaled) on scenes of digits: its file is run by the engine and scored by the mean
+    IoU of every pixel's class, the same number as the PyTorch model's outputs give."""
+    from deepzip.data.mnist import MNIST
+    from deepzip.metrics import mean_iou
+    from deepzip.reproduce import scene_data
+
+    (x, y), (test_x, test_y) = stripes(200, 100)  # stand-in "digits": the label is a stripe
+    digits = MNIST(x, y.astype(np.uint8), test_x, test_y.astype(np.uint8), "stripes")
+    data = scene_data(digits, train=120, val=40, test=30)
+    assert data.train_x.shape == (160, 1, 64, 64) and data.test_y.shape == (30, 64, 64)
+    full = RECIPES["segnet"]
+    short = replace(
+        full,
+        baseline=TrainConfig(epochs=2, lr=0.05, batch_size=16),
+        search_point=replace(full.search_point, steps=1, retrain_epochs=1, finetune_epochs=0),
+        search_budget=SearchConfig(max_loss=50.0, density_trials=1, bits_trials=0),
+        val_size=40,
+    )
+    out = tmp_path / "segnet.dzip"
+    summary = reproduce("segnet", data, tmp_path / "work", out, recipe=short, seeds=1)
+    assert summary["metric_name"] == "mean_iou"
+    run = summary["points"]["search"]["runs"][0]
+    # Engine and PyTorch agree to float rounding (a pixel's near-tie may flip: 1e-4 of mean IoU
+    # is a few pixels of the 30 × 64 × 64).
+    assert run["error"] == pytest.approx(run["torch_error"], abs=1e-4)
+    # The file's metric from the engine's outputs, recomputed here with numpy's argmax.
+    from deepzip.engine import Engine
+
+    logits = Engine.load(out).run(data.test_x.numpy())
+    expected = mean_iou(logits.argmax(axis=1), data.test_y.numpy(), num_classes=11)
+    assert summary["metric"] == pytest.approx(expected, abs=1e-12)

@@ -177,6 +177,11 @@ def test_a_reproduce_result_gives_the_engine_error(small_run, tmp_path):
     )
     page = Page(render_report(small_run.dzip, work_dir=small_run.work_dir, result_json=result))
     assert float(page.cards["error"]) == 0.0123  # the JSON's, over the checkpoint's
+    # A seeded run: the point's "error" is the seeds' mean, the file's own is "file_error".
+    seeded = tmp_path / "seeded.json"
+    seeded.write_text(json.dumps({"points": {"paper": {**point, "file_error": 0.0111}}}))
+    seeded_page = render_report(small_run.dzip, work_dir=small_run.work_dir, result_json=seeded)
+    assert float(Page(seeded_page).cards["error"]) == 0.0111
     assert "sensitivity curves" in [i["alt"] for i in page.images]
     stranger = tmp_path / "stranger.json"
     stranger.write_text(json.dumps({"points": {"paper": other}}))

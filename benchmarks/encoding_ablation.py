@@ -6,8 +6,9 @@
 Takes the last pruning checkpoint of a ``deepzip reproduce`` (or ``compress``) work directory and
 quantizes it again with the directory's own bit widths, adding one option at a time: float16
 codebooks and biases, plain k-means that leaves empty clusters empty, hidden units sorted by
-their kept weights. Each row writes a real .dzip file and measures its error with the engine
-(no fine-tuning, so the rows differ only by the encoding). Prints a table, writes JSON.
+their kept weights, each layer's relative-index width chosen for the smallest record. Each row
+writes a real .dzip file and measures its error with the engine (no fine-tuning, so the rows
+differ only by the encoding). Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ ROWS = [
         "+ hidden units sorted by kept weights",
         {"value_bits": 16, "relocate_empty": False, "sort_units": True},
     ),
+    (
+        "+ each layer's index width chosen for the smallest record",
+        {"value_bits": 16, "relocate_empty": False, "sort_units": True, "auto_index_bits": True},
+    ),
 ]
-BASE = {"value_bits": 32, "relocate_empty": True, "sort_units": False}
+BASE = {"value_bits": 32, "relocate_empty": True, "sort_units": False, "auto_index_bits": False}
 
 
 def main() -> None:

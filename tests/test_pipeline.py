@@ -312,3 +312,26 @@ def test_fine_tuning_if_better_needs_a_validation_split(tiny_data, tmp_path):
     with pytest.raises(PipelineError, match="validation"):
         run_pipeline(replace(CONFIG, finetune_if_better=True), tiny_data, tmp_path)
     assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+@pytest.mark.parametrize("stop_before", ["quantize", "finetune"])
+def test_an_lstm_run_resumes_from_its_checkpoints(tiny_data, tmp_path, stop_before):
+    """An LSTM's compressed weights are weight_ih_l0 / weight_hh_l0, not "weight": its masks and
+    shared weights must be found again in a checkpoint (a resumed run once failed to load)."""
+    from dataclasses import replace
+
+    config = replace(
+        CONFIG,
+        model="lstm",
+        train=TrainConfig(epochs=1, lr=0.05, batch_size=32),
+        prune=PruneConfig(sparsity=0.8, steps=1, retrain_epochs=1),
+    )
+    full = run_pipeline(config, tiny_data, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(config, tiny_data, tmp_path / "cut", Recorder(stop_before=stop_before))
+    resumed = run_pipeline(config, tiny_data, tmp_path / "cut")
+    assert [s.error for s in resumed.stages] == [s.error for s in full.stages]
+    names = {layer.name for layer in resumed.layers}
+    assert {"lstm.weight_ih_l0", "lstm.weight_hh_l0"} <= names
+    for a, b in zip(resumed.layers, full.layers, strict=True):
+        assert np.array_equal(a.codes, b.codes) and np.array_equal(a.codebook, b.codebook)

@@ -29,7 +29,7 @@ from deepzip._files import atomic_write
 from deepzip.capture import fold_batchnorm
 from deepzip.compressed import CompressedLayer
 from deepzip.config import from_json, to_json
-from deepzip.layers import select_layers
+from deepzip.layers import select_layers, select_weights
 from deepzip.models import MODELS
 from deepzip.preprocess import Normalization
 from deepzip.prune.mask import attach_mask, get_mask, weights_kept
@@ -239,11 +239,13 @@ def build(config: CompressConfig) -> nn.Module:
 def _structure(model: nn.Module) -> dict[str, Any]:
     """Which parametrizations the model carries, so a fresh model can be given the same ones."""
     masked, shared = {}, {}
-    for name, module in select_layers(model).items():
-        s = get_shared(module)
+    # Every compressible parameter, by its compressed layer name: an LSTM's weight_ih_l0 and
+    # weight_hh_l0 are parametrized apart, neither of them named "weight".
+    for name, target in select_weights(model).items():
+        s = get_shared(target.module, target.param)
         if s is not None:
             shared[name] = len(s.centroids)
-        elif get_mask(module) is not None:
+        elif get_mask(target.module, target.param) is not None:
             masked[name] = True
     return {"masked": masked, "shared": shared}
 
@@ -292,12 +294,15 @@ def load_checkpoint(path: Path, model: nn.Module) -> list[StageResult]:
     """Give ``model`` the checkpoint's parametrizations and weights; return the stage results."""
     checkpoint = read_checkpoint(path)
     structure, results = checkpoint.structure, checkpoint.results
-    layers = select_layers(model)
+    targets = select_weights(model)
     for name in structure["masked"]:
-        attach_mask(layers[name], torch.ones(layers[name].weight.shape, dtype=torch.bool))
+        t = targets[name]
+        attach_mask(t.module, torch.ones(t.weight.shape, dtype=torch.bool), t.param)
     for name, clusters in structure["shared"].items():
-        shape = tuple(layers[name].weight.shape)
-        attach_shared(layers[name], np.zeros(clusters), np.zeros(shape, int), np.zeros(shape, bool))
+        t = targets[name]
+        shape = tuple(t.weight.shape)
+        zeros = (np.zeros(clusters), np.zeros(shape, int), np.zeros(shape, bool))
+        attach_shared(t.module, *zeros, param=t.param)
     model.load_state_dict(checkpoint.state_dict)
     return results
 

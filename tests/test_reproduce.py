@@ -16,6 +16,14 @@ from deepzip.search import SearchConfig
 from deepzip.training import TensorData, TrainConfig
 
 
+def _tables(summary):
+    """RESULTS.md's tables of a reproduce summary, after a round trip through JSON."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from results_tables import network_section
+
+    return network_section(json.loads(json.dumps(summary)))
+
+
 def _short(point, **changes):
     return replace(
         point,
@@ -94,10 +102,7 @@ def test_short_reproduction_file_and_engine_agree(mnist_dir, tmp_path):
     assert summary["sensitivity"]["ratios"][0] == 0.0
     baseline = summary["sensitivity"]["baseline"]
     assert abs(baseline - (1 - summary["search"]["baseline_val_error"])) < 1e-12
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from results_tables import network_section
-
-    text = network_section(json.loads(json.dumps(summary)))
+    text = _tables(summary)
     assert "Deep Compression (paper, Table 1)" in text and "### beyond point" in text
 
 
@@ -158,11 +163,8 @@ def test_a_compact_network_is_searched_and_run_from_its_file(stripes, tmp_path):
     assert summary["baseline_metric"] == pytest.approx(1 - summary["baseline_error"])
     assert summary["ratio"] == entry["ratio"] and summary["dense_bytes"] == entry["dense_bytes"]
     assert summary["paper"] is None and summary["search"]["budget"] == {"max_loss": 5.0}
-    # RESULTS.md's tables render from this JSON (after a round trip through the file).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from results_tables import network_section
-
-    text = network_section(json.loads(json.dumps(summary)))
+    # RESULTS.md's tables render from this JSON.
+    text = _tables(summary)
     assert "## mobilenet-v1" in text and "### The budget search" in text
     assert f"{entry['file_bytes']:,}" in text
     with pytest.raises(ValueError, match="no paper point"):

@@ -498,13 +498,12 @@ def _finetune(
     """Fine-tune the centroids (Deep Compression §3.1); with ``config.finetune_if_better`` and a
     validation split, undo it when it raised the validation error."""
     before = results[-1].val_error if results else None
-    keep_check = config.finetune_if_better and task.validate is not None and before is not None
-    saved = {k: v.clone() for k, v in model.state_dict().items()} if keep_check else None
+    check = config.finetune_if_better and config.finetune_epochs > 0 and before is not None
+    saved = {k: v.clone() for k, v in model.state_dict().items()} if check else None
     fit(config.train.retraining(config.finetune_epochs, config.finetune_lr_factor))
     round_values(model, config.quantize)
-    if saved is None or config.finetune_epochs == 0:
+    if saved is None or task.validate is None or before is None:
         return
-    assert task.validate is not None and before is not None
     after = 1.0 - task.validate(model)
     if after > before:
         model.load_state_dict(saved)

@@ -48,14 +48,13 @@ import torch
 
 from deepzip._files import atomic_write
 from deepzip.config import to_dict
-from deepzip.container import dzip_sizes, read_dzip, write_dzip
+from deepzip.container import dzip_sizes, read_dzip
 from deepzip.core.relative_index import encode_column_major
 from deepzip.data.mnist import MNIST
 from deepzip.data.scenes import make_scenes
 from deepzip.layers import select_weights
 from deepzip.metrics import accuracy, mean_iou
 from deepzip.models import build_model
-from deepzip.network import to_compressed_model
 from deepzip.pipeline import (
     CompressConfig,
     PipelineError,
@@ -64,11 +63,18 @@ from deepzip.pipeline import (
     load_state_dict,
     run_pipeline,
     save_state_dict,
+    write_result,
 )
-from deepzip.prune import PruneConfig, SensitivityResult, sensitivity_analysis
+from deepzip.prune import PruneConfig, SensitivityResult
 from deepzip.report import figures
 from deepzip.report.inspect import inspect_report
-from deepzip.search import SEARCH_RATIOS, SearchConfig, SearchResult, search
+from deepzip.search import (
+    SEARCH_RATIOS,
+    SearchConfig,
+    SearchResult,
+    cached_sensitivity,
+    search,
+)
 from deepzip.share import QuantizeConfig
 from deepzip.task import Task
 from deepzip.training import TensorData, TrainConfig, evaluate, train
@@ -389,12 +395,12 @@ def _sensitivity(
 ) -> SensitivityResult:
     """The sensitivity analysis on the validation split (the search's ratios), run once."""
     path = work / "sensitivity.json"
-    if path.exists():
-        return SensitivityResult.from_dict(json.loads(path.read_text()))
-    reporter.stage_start("sensitivity", resumed=False)
-    start = time.perf_counter()
     model = build_model(recipe.model)
     model.load_state_dict(load_state_dict(weights))
+    resumed = path.exists()
+    if not resumed:
+        reporter.stage_start("sensitivity", resumed=False)
+    start = time.perf_counter()
     done = [0]
     total = len(SEARCH_RATIOS) * len(select_weights(model))
 
@@ -402,18 +408,11 @@ def _sensitivity(
         done[0] += 1
         reporter.step(done[0], total)
 
-    result = sensitivity_analysis(
-        model,
-        lambda m: evaluate(m, data.val_x, data.val_y, metric=recipe.metric),
-        SEARCH_RATIOS,
-        on_point=point,
-    )
-    text = json.dumps(result.to_dict()).encode()
-    atomic_write(path, lambda f: f.write(text))
-    # The analysis measures the validation split only.
-    val_error = 1 - result.baseline
-    seconds = time.perf_counter() - start
-    reporter.stage_end(StageResult("sensitivity", val_error, 1.0, seconds, val_error=val_error))
+    result = cached_sensitivity(path, model, _task(recipe, data).validate, on_point=point)
+    if not resumed:  # the analysis measures the validation split only
+        val_error = 1 - result.baseline
+        seconds = time.perf_counter() - start
+        reporter.stage_end(StageResult("sensitivity", val_error, 1.0, seconds, val_error=val_error))
     return result
 
 
@@ -484,7 +483,7 @@ def _task(recipe: Recipe, data: TensorData) -> Task:
 def _search_point(
     recipe: Recipe,
     weights: Path,
-    data: TensorData,
+    task: Task,
     work: Path,
     sens: SensitivityResult,
     reporter: Reporter,
@@ -496,10 +495,10 @@ def _search_point(
     start = _config(recipe, recipe.search_point, weights, recipe.baseline.seed)
     found = search(
         start,
-        _task(recipe, data),
+        task,
         work / "search-trials",
         recipe.search_budget,
-        data.test_x[:2],
+        task.example_inputs,
         reporter,
         restart,
         sensitivity=sens,
@@ -584,6 +583,7 @@ def reproduce(
     if data.val_x is None:
         data = data.split_validation(recipe.val_size)
     data = data.subset(recipe.train_size)
+    task = _task(recipe, data)
     reporter = reporter or Reporter()
     work = Path(work_dir)
     out_path = Path(out_path)
@@ -610,7 +610,7 @@ def reproduce(
             if point_name == "search":
                 if first_seed:
                     chosen, found = _search_point(
-                        recipe, weights, data, seed_work, sens, reporter, restart
+                        recipe, weights, task, seed_work, sens, reporter, restart
                     )
                 assert chosen is not None
                 config = replace(
@@ -620,9 +620,7 @@ def reproduce(
                 config = _config(recipe, recipe.point(point_name), weights, seed)
             # The search point's checkpoints were just copied from its chosen trial: resume them.
             again = restart and point_name != "search"
-            result = run_pipeline(
-                config, _task(recipe, data), seed_work / point_name, reporter, restart=again
-            )
+            result = run_pipeline(config, task, seed_work / point_name, reporter, restart=again)
             if first_seed:
                 path = (
                     out_path
@@ -631,17 +629,16 @@ def reproduce(
                 )
             else:
                 path = seed_work / f"{point_name}.dzip"
-            compressed = to_compressed_model(result.model, config.quantize, data.test_x[:2])
-            file_bytes = write_dzip(path, compressed)
+            written = write_result(result, path, data.test_x[:2])
             entry = {
                 "seed": seed,
                 "file": str(path),
                 "error": _engine_error(path, data, recipe),
                 "torch_error": result.stages[-1].error,
                 "val_error": result.stages[-1].val_error,
-                "file_bytes": file_bytes,
-                "dense_bytes": compressed.dense_bytes,
-                "ratio": compressed.dense_bytes / file_bytes,
+                "file_bytes": written["file_bytes"],
+                "dense_bytes": written["dense_bytes"],
+                "ratio": written["ratio"],
                 "weights_kept": result.stages[-1].weights_kept,
                 "stages": [s.__dict__ for s in result.stages],
                 "inspect": inspect_report(dzip_sizes(path)).to_dict(),

@@ -370,17 +370,11 @@ class _Search:
 
     def _sensitivity(self, baseline: PipelineResult) -> SensitivityResult:
         path = self.work / "sensitivity.json"
-        if path.exists():
-            return SensitivityResult.from_dict(json.loads(path.read_text()))
-        self.reporter.message("search: sensitivity analysis on the validation split")
+        if not path.exists():
+            self.reporter.message("search: sensitivity analysis on the validation split")
         validate = as_task(self.config, self.data).validate
         assert validate is not None
-        result = sensitivity_analysis(
-            baseline.model, validate, SEARCH_RATIOS, self.config.prune.layers
-        )
-        text = json.dumps(result.to_dict()).encode()
-        atomic_write(path, lambda f: f.write(text))
-        return result
+        return cached_sensitivity(path, baseline.model, validate, self.config.prune.layers)
 
     # --- one trial --------------------------------------------------------------------------
 
@@ -457,6 +451,24 @@ class _Search:
         return trial
 
 
+def cached_sensitivity(
+    path: Path,
+    model: Any,
+    validate: Any,
+    layers: list[str] | None = None,
+    on_point: Any = None,
+) -> SensitivityResult:
+    """The sensitivity analysis of ``model`` on the validation metric ``validate``, at the
+    search's ratios, run once: read from ``path`` when it is there, written there atomically
+    otherwise."""
+    if path.exists():
+        return SensitivityResult.from_dict(json.loads(path.read_text()))
+    result = sensitivity_analysis(model, validate, SEARCH_RATIOS, layers, on_point)
+    text = json.dumps(result.to_dict()).encode()
+    atomic_write(path, lambda f: f.write(text))
+    return result
+
+
 def _copy_pruned(parent: Path, directory: Path) -> None:
     """Start a trial's work directory from another's baseline and pruning checkpoints: the
     pipeline then redoes only quantization and fine-tuning (the settings that changed)."""
@@ -466,4 +478,12 @@ def _copy_pruned(parent: Path, directory: Path) -> None:
             shutil.copy2(path, directory / path.name)
 
 
-__all__ = ["SEARCH_RATIOS", "SearchConfig", "SearchError", "SearchResult", "Trial", "search"]
+__all__ = [
+    "SEARCH_RATIOS",
+    "SearchConfig",
+    "SearchError",
+    "SearchResult",
+    "Trial",
+    "cached_sensitivity",
+    "search",
+]

@@ -142,7 +142,68 @@ def search_section(found: dict[str, Any]) -> str:
             "then retrained from the other seeds' baselines. Pareto plot: "
             f"`{found.get('figure')}`.",
             table(header, rows),
+            *_exact_paragraph(found),
         ]
+    )
+
+
+def _exact_paragraph(found: dict[str, Any]) -> list[str]:
+    """Which layers stayed dense and exact, and why (searches run before this existed have
+    no ``sharing_loss``)."""
+    losses = found.get("sharing_loss")
+    if not losses:
+        return []
+    exact = found.get("exact", [])
+    others = {n: v for n, v in losses.items() if n not in exact}
+    worst = max(others, key=others.__getitem__) if others else None
+    text = (
+        "Weight-sharing sensitivity: each layer weight-shared alone at its starting bits "
+        "(unpruned, validation split). "
+    )
+    if exact:
+        text += (
+            "Kept dense and exact (every weight its own centroid), as sharing it alone lost more "
+            "than the limit: " + ", ".join(f"`{n}` ({losses[n]:.2f} points)" for n in exact) + ". "
+        )
+    else:
+        text += "No layer lost more than the limit: every layer is pruned and shared. "
+    if worst is not None:
+        text += f"The largest loss among the shared layers: `{worst}` ({losses[worst]:.2f} points)."
+    return [text]
+
+
+def layer_table(inspect: dict[str, Any]) -> str:
+    """Deep Compression Tables 2/3's columns for one file (``deepzip inspect``'s table)."""
+    rows = []
+    for row in [*inspect["layers"], inspect["total"]]:
+        rows.append(
+            [
+                row["name"],
+                f"{row['weights']:,}",
+                pct(row["kept"]),
+                f"{row['weight_bits_pq']:.1f}",
+                f"{row['weight_bits_pqh']:.2f}",
+                f"{row['index_bits_pq']:.1f}",
+                f"{row['index_bits_pqh']:.2f}",
+                f"{pct(row['rate_pq'])} ({1 / row['rate_pq']:.0f}×)",
+                f"{pct(row['rate_pqh'])} ({1 / row['rate_pqh']:.0f}×)",
+                f"{row['bytes_pqh']:,}",
+            ]
+        )
+    return table(
+        [
+            "layer",
+            "#weights",
+            "kept",
+            "weight bits P+Q",
+            "P+Q+H",
+            "index bits P+Q",
+            "P+Q+H",
+            "compress rate P+Q",
+            "P+Q+H",
+            "bytes",
+        ],
+        rows,
     )
 
 
@@ -192,37 +253,7 @@ def point_section(name: str, point: dict[str, Any]) -> str:
         ],
     )
     inspect = point["inspect"]
-    rows = []
-    for row in [*inspect["layers"], inspect["total"]]:
-        rows.append(
-            [
-                row["name"],
-                f"{row['weights']:,}",
-                pct(row["kept"]),
-                f"{row['weight_bits_pq']:.1f}",
-                f"{row['weight_bits_pqh']:.2f}",
-                f"{row['index_bits_pq']:.1f}",
-                f"{row['index_bits_pqh']:.2f}",
-                f"{pct(row['rate_pq'])} ({1 / row['rate_pq']:.0f}×)",
-                f"{pct(row['rate_pqh'])} ({1 / row['rate_pqh']:.0f}×)",
-                f"{row['bytes_pqh']:,}",
-            ]
-        )
-    layers = table(
-        [
-            "layer",
-            "#weights",
-            "kept",
-            "weight bits P+Q",
-            "P+Q+H",
-            "index bits P+Q",
-            "P+Q+H",
-            "compress rate P+Q",
-            "P+Q+H",
-            "bytes",
-        ],
-        rows,
-    )
+    layers = layer_table(inspect)
     bytes_line = (
         f"Seed {point['seeds'][0]}'s file, `{point['file']}`. Bytes per part: "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(inspect["parts"].items()))
@@ -259,11 +290,121 @@ def sensitivity_section(sens: dict[str, Any]) -> str:
     )
 
 
-def main(paths: list[str]) -> None:
-    for path in paths:
+def compact_summary(summaries: list[dict[str, Any]], latency: dict[str, Any] | None) -> str:
+    """One row per compact network: sizes, the ratio after each stage (P: one over the kept
+    fraction, the weights alone; P+Q and P+Q+H: the weights and indices, from the inspect
+    table's total; file: everything counted), metrics, batch-1 latency and training time."""
+    timings = {n["model"]: n for n in (latency or {}).get("networks", [])}
+    rows = []
+    for summary in summaries:
+        point = summary["points"].get("search") or next(iter(summary["points"].values()))
+        total = point["inspect"]["total"]
+        timing = timings.get(summary["model"])
+        low, high = (100 * (1 - e) for e in reversed(point["error_range"]))
+        latency_ms = (
+            "—"
+            if timing is None
+            else " / ".join(f"{timing['median_ms'][m]:.2f}" for m in ("engine", "torch dense"))
+            + " ms"
+        )
+        rows.append(
+            [
+                summary["model"],
+                summary.get("dataset", "mnist"),
+                f"{total['weights']:,}",
+                f"{point['dense_bytes']:,}",
+                f"{point['file_bytes']:,}",
+                ratio(1 / total["kept"]),
+                ratio(1 / total["rate_pq"]),
+                ratio(1 / total["rate_pqh"]),
+                f"**{spread(point['ratio'], point['ratio_range'], ratio)}**",
+                summary.get("metric_name", "accuracy").replace("_", " "),
+                f"{100 * summary['baseline_metric']:.2f}",
+                f"**{100 * (1 - point['error']):.2f}** ({low:.2f}–{high:.2f})",
+                f"{100 * (summary['baseline_metric'] - (1 - point['error'])):+.2f}",
+                latency_ms,
+                f"{summary['seconds'] / 60:.0f} min" if "seconds" in summary else "—",
+            ]
+        )
+    header = [
+        "network",
+        "data",
+        "weights",
+        "dense bytes",
+        "file bytes",
+        "P",
+        "P+Q",
+        "P+Q+H",
+        "file ratio (mean, range)",
+        "metric",
+        "baseline",
+        "compressed (range)",
+        "loss (points)",
+        "batch-1 latency engine / torch dense",
+        "run time",
+    ]
+    return table(header, rows)
+
+
+def published_section(published: dict[str, Any]) -> str:
+    """The published-size networks from seeded random weights (benchmarks/published_sizes.py)."""
+    rows = [
+        [
+            n["model"],
+            "×".join(str(d) for d in n["input_shape"][1:]),
+            f"{n['parameters']:,}",
+            f"{n['dense_bytes']:,}",
+            f"{n['file_bytes']:,}",
+            ratio(n["ratio"]),
+            f"{n['engine_ms']:.0f} / {n['torch_ms']:.0f} ms",
+            f"{n['output_difference']:.1e}",
+        ]
+        for n in published["networks"]
+    ]
+    header = [
+        "network",
+        "input",
+        "parameters",
+        "dense bytes",
+        "file bytes",
+        "ratio",
+        "engine / torch, batch 1",
+        "engine vs PyTorch output",
+    ]
+    parts = [table(header, rows)]
+    for n in published["networks"]:
+        parts.append(
+            f"<details><summary>{n['model']}: <code>deepzip inspect</code> table</summary>\n\n"
+            + layer_table(n["inspect"])
+            + "\n\n</details>"
+        )
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="RESULTS.md tables from reproduce JSON")
+    parser.add_argument("summaries", nargs="*", help="deepzip reproduce --json outputs")
+    parser.add_argument("--compact", nargs="*", default=[], help="compact networks' JSON")
+    parser.add_argument("--latency", help="benchmarks/compact_latency.py's JSON")
+    parser.add_argument("--published", help="benchmarks/published_sizes.py's JSON")
+    args = parser.parse_args(argv)
+
+    def load(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
-            print(network_section(json.load(f)))
-            print()
+            return json.load(f)
+
+    if args.compact:
+        latency = load(args.latency) if args.latency else None
+        print(compact_summary([load(p) for p in args.compact], latency))
+        print()
+    if args.published:
+        print(published_section(load(args.published)))
+        print()
+    for path in args.summaries:
+        print(network_section(load(path)))
+        print()
 
 
 if __name__ == "__main__":

@@ -210,3 +210,46 @@ def test_a_segmentation_network_is_measured_by_mean_iou_on_its_file(stripes, tmp
     logits = Engine.load(out).run(data.test_x.numpy())
     expected = mean_iou(logits.argmax(axis=1), data.test_y.numpy(), num_classes=11)
     assert summary["metric"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_detection_network_is_measured_by_map_on_its_file(stripes, tmp_path):
+    """SqueezeDet (scaled) on scenes of digits, trained with its ConvDet loss: its file is run
+    by the engine and scored by the mAP at IoU 0.5 of the decoded boxes, recomputed here from the
+    engine's raw outputs and the scenes' own boxes."""
+    import torch
+
+    from deepzip.data.mnist import MNIST
+    from deepzip.engine import Engine
+    from deepzip.metrics import mean_average_precision
+    from deepzip.models import decode_detections
+    from deepzip.models.squeezedet import SCENE_ANCHOR_SHAPES
+    from deepzip.reproduce import box_targets, scene_data
+
+    (x, y), (test_x, test_y) = stripes(200, 100)
+    digits = MNIST(x, y.astype(np.uint8), test_x, test_y.astype(np.uint8), "stripes")
+    data = scene_data(digits, train=120, val=40, test=30, boxes=True)
+    assert data.train_y.shape == (160, 4, 5) and data.test_y.shape == (30, 4, 5)
+    # The targets round-trip: every scene's boxes and classes, padding dropped.
+    from deepzip.data.scenes import make_scenes
+
+    scenes = make_scenes(digits, "test", 30, 0)
+    for (boxes, classes), b, c in zip(box_targets(data.test_y), scenes.boxes, scenes.classes):
+        np.testing.assert_array_equal(boxes, b)
+        np.testing.assert_array_equal(classes, c)
+    full = RECIPES["squeezedet"]
+    short = replace(
+        full,
+        baseline=TrainConfig(epochs=2, lr=0.01, batch_size=16),
+        search_point=replace(full.search_point, steps=1, retrain_epochs=1, finetune_epochs=0),
+        search_budget=SearchConfig(max_loss=100.0, density_trials=1, bits_trials=0),
+        val_size=40,
+    )
+    out = tmp_path / "squeezedet.dzip"
+    summary = reproduce("squeezedet", data, tmp_path / "work", out, recipe=short, seeds=1)
+    assert summary["metric_name"] == "map"
+    run = summary["points"]["search"]["runs"][0]
+    assert run["error"] == pytest.approx(run["torch_error"], abs=1e-3)
+    outputs = torch.from_numpy(Engine.load(out).run(data.test_x.numpy()))
+    found = decode_detections(outputs, SCENE_ANCHOR_SHAPES, 10, (64, 64))
+    expected = mean_average_precision(found, list(zip(scenes.boxes, scenes.classes)))
+    assert summary["metric"] == pytest.approx(expected, abs=1e-12)

@@ -204,6 +204,7 @@ def check_config(config: CompressConfig, model: nn.Module | None = None) -> nn.M
         "prune.layers": config.prune.layers,
         "quantize.bits": list(config.quantize.bits) or None,
         "quantize.layer_index_bits": list(config.quantize.layer_index_bits) or None,
+        "quantize.exact": list(config.quantize.exact) or None,
     }
     for setting, names in named.items():
         try:

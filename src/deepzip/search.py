@@ -42,11 +42,14 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from deepzip._files import atomic_write
+from deepzip.capture import fold_batchnorm
 from deepzip.config import to_json
 from deepzip.layers import select_weights
 from deepzip.pipeline import (
@@ -55,6 +58,7 @@ from deepzip.pipeline import (
     PipelineResult,
     Reporter,
     as_task,
+    build,
     check_config,
     run_pipeline,
     save_state_dict,
@@ -65,6 +69,7 @@ from deepzip.prune.sensitivity import (
     interpolate_sparsities,
     sensitivity_analysis,
 )
+from deepzip.share import share_weights
 from deepzip.task import Task
 from deepzip.training import TensorData
 
@@ -91,6 +96,9 @@ class SearchConfig:
     density_trials: int = 6
     bits_trials: int = 3
     min_bits: int = 2
+    # A layer that alone loses more than this many points of the validation metric when it is
+    # weight-shared at its starting bits (unpruned) stays dense and exact (None: none does).
+    exact_loss: float | None = 0.2
 
     def __post_init__(self) -> None:
         if (self.max_loss is None) == (self.min_ratio is None):
@@ -103,6 +111,8 @@ class SearchConfig:
             raise ValueError(f"density_trials must be >= 1, got {self.density_trials}")
         if self.bits_trials < 0 or self.min_bits < 1:
             raise ValueError("bits_trials must be >= 0 and min_bits >= 1")
+        if self.exact_loss is not None and not self.exact_loss >= 0:
+            raise ValueError(f"exact_loss must be >= 0 points, got {self.exact_loss}")
 
     def budget(self) -> dict[str, float]:
         if self.max_loss is not None:
@@ -147,6 +157,10 @@ class SearchResult:
     chosen: Trial
     result: PipelineResult  # the chosen trial's pipeline run (model, layers, stage results)
     directory: Path  # the chosen trial's pipeline work directory (its checkpoints)
+    # Points of the validation metric each layer lost when weight-shared alone at its starting
+    # bits; the layers over ``config.exact_loss`` stayed dense and exact in every trial.
+    sharing_loss: dict[str, float] = field(default_factory=dict)
+    exact: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The chosen point (its test ``error`` measured on the model that goes to the file)
@@ -160,6 +174,8 @@ class SearchResult:
             "file_bytes": self.chosen.file_bytes,
             "chosen_trial": self.chosen.index,
             "settings": self.chosen.settings(),
+            "sharing_loss": self.sharing_loss,
+            "exact": self.exact,
             "trials": [t.to_dict() for t in self.trials],
         }
 
@@ -234,7 +250,7 @@ class _Search:
         path = self.work / "search.json"
         if restart:
             path.unlink(missing_ok=True)
-            for name in ("baseline.safetensors", "sensitivity.json"):
+            for name in ("baseline.safetensors", "sensitivity.json", "sharing.json"):
                 (self.work / name).unlink(missing_ok=True)
             for folder in [self.work / "baseline", *self.work.glob("trial-*")]:
                 if folder.is_dir():
@@ -288,12 +304,25 @@ class _Search:
             sensitivity = self._sensitivity(baseline)
         kinds = {name: t.kind for name, t in select_weights(self.model).items()}
         self.start_bits = {n: self.config.quantize.bits_for(n, k) for n, k in kinds.items()}
+        self.sharing_loss = self._sharing_losses()
+        limit = self.budget.exact_loss
+        self.exact = [
+            name
+            for name, loss in self.sharing_loss.items()
+            if limit is not None and loss > limit + 1e-9
+        ]
+        if self.exact:
+            self.reporter.message(
+                "search: kept dense and exact (each lost more than "
+                f"{limit:g} points when weight-shared alone): "
+                + ", ".join(f"{n} ({self.sharing_loss[n]:.2f})" for n in self.exact)
+            )
 
         self.sensitivity = sensitivity
         high = self._bisect("density", self.start_bits, 1.0)
         if not any(t.meets_budget for t in self.trials):  # the end of the range
             a = 0.0 if self.budget.max_loss is not None else 1.0
-            self._trial("density", a, sparsities(sensitivity, a), self.start_bits)
+            self._trial("density", a, self._sparsities(a), self.start_bits)
         if self.budget.max_loss is not None:
             self._fewer_bits()
         else:
@@ -304,7 +333,16 @@ class _Search:
         result = run_pipeline(
             self._trial_config(chosen.sparsity, chosen.bits), self.data, directory, self.reporter
         )
-        return SearchResult(self.budget, baseline_val_error, self.trials, chosen, result, directory)
+        return SearchResult(
+            self.budget,
+            baseline_val_error,
+            self.trials,
+            chosen,
+            result,
+            directory,
+            self.sharing_loss,
+            self.exact,
+        )
 
     def _bisect(self, phase: str, bits: dict[str, int], high: float) -> float:
         """Bisect the aggressiveness in [0, ``high``] at these weight bits; return the least
@@ -312,7 +350,7 @@ class _Search:
         low = 0.0
         for _ in range(self.budget.density_trials):
             a = (low + high) / 2
-            trial = self._trial(phase, a, sparsities(self.sensitivity, a), bits)
+            trial = self._trial(phase, a, self._sparsities(a), bits)
             # A trial within the budget asks for a harder one under max_loss, a softer one
             # under min_ratio (where meeting the budget means the file is small enough).
             if trial.meets_budget == (self.budget.max_loss is not None):
@@ -368,6 +406,44 @@ class _Search:
             return min(feasible, key=lambda t: (t.file_bytes, t.val_error, t.index))
         return min(feasible, key=lambda t: (t.val_error, t.file_bytes, t.index))
 
+    def _sparsities(self, aggressiveness: float) -> dict[str, float]:
+        chosen = sparsities(self.sensitivity, aggressiveness)
+        return {n: 0.0 if n in self.exact else s for n, s in chosen.items()}
+
+    def _sharing_losses(self) -> dict[str, float]:
+        """Points of the validation metric each layer loses when it alone is weight-shared at its
+        starting bits (with the cluster cap, unpruned; BatchNorm folded first, as the pipeline
+        does), kept in ``sharing.json``. Deep Compression's per-layer quantization sensitivity
+        (its Fig. 8) at one width: a small layer whose channels differ in scale (a depthwise
+        convolution after folding) can lose points at any width a shared codebook allows."""
+        path = self.work / "sharing.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        if self.budget.exact_loss is None:
+            return {}
+        self.reporter.message("search: weight-sharing sensitivity on the validation split")
+        task = as_task(self.config, self.data)
+        validate = task.validate
+        assert validate is not None
+
+        def folded() -> nn.Module:
+            model = build(self.trial_config)
+            fold_batchnorm(model, self.example_inputs)
+            return model
+
+        reference = 1 - validate(folded())
+        names = list(select_weights(self.model, self.config.prune.layers))
+        quantize = replace(self.config.quantize, bits=self.start_bits, exact=[])
+        losses: dict[str, float] = {}
+        for done, name in enumerate(names, 1):
+            model = folded()
+            share_weights(model, quantize, [name])
+            losses[name] = round(100 * ((1 - validate(model)) - reference), 4)
+            self.reporter.step(done, len(names))
+        text = json.dumps(losses, indent=1).encode()
+        atomic_write(path, lambda f: f.write(text))
+        return losses
+
     def _sensitivity(self, baseline: PipelineResult) -> SensitivityResult:
         path = self.work / "sensitivity.json"
         if not path.exists():
@@ -380,7 +456,9 @@ class _Search:
 
     def _trial_config(self, sparsity: dict[str, float], bits: dict[str, int]) -> CompressConfig:
         prune = replace(self.config.prune, sparsity=sparsity, quality=None, scope="layer")
-        quantize = replace(self.config.quantize, bits=bits, auto_index_bits=True)
+        quantize = replace(
+            self.config.quantize, bits=bits, auto_index_bits=True, exact=list(self.exact)
+        )
         return replace(self.trial_config, prune=prune, quantize=quantize, finetune_if_better=True)
 
     def _meets(self, val_error: float, ratio: float) -> bool:

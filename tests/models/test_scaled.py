@@ -14,7 +14,7 @@ from deepzip.models.squeezenext import SqueezeNextBlock
 SCALED = {
     "squeezenet": 16_058,
     "squeezenext": 32_738,
-    "mobilenet-v1": 36_874,
+    "mobilenet-v1": 78_730,
     "mobilenet-v2": 51_114,
     "lstm": 82_186,
     "enet": 33_997,

@@ -158,3 +158,47 @@ def test_clusters_capped_by_kept_weights():
     assert uncapped.capped_bits("0", "conv2d", 230) == 8
     assert config.capped_bits("0", "conv2d", 330) == 6  # LeNet-5's conv1 at 66% kept
     assert config.capped_bits("0", "conv2d", 3000) == 8  # plenty of weights: as asked
+
+
+def test_exact_layers_keep_every_surviving_weight():
+    """A depthwise convolution whose channels differ 1000× in scale: a shared codebook of 31
+    clusters maps the small channel to a few values, an exact layer keeps every weight (the
+    original values, float32 with value_bits 32) with the fewest bits that code them all."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, groups=2, bias=False))
+    with torch.no_grad():
+        model[0].weight[1] *= 1e-3
+    original = model[0].weight.detach().clone()
+    config = QuantizeConfig(conv_bits=5, exact=["0"])
+    assert config.capped_bits("0", "conv2d", 18) == 5  # 18 weights need codes 1..18
+    assert config.capped_bits("0", "conv2d", 15) == 4
+    share_weights(model, config)
+    (layer,) = compressed_layers(model, config)
+    assert layer.weight_bits == 5 and len(layer.codebook) == 19
+    np.testing.assert_array_equal(layer.dense_weight(), original.numpy())
+    torch.testing.assert_close(model[0].weight, original, rtol=0, atol=0)
+
+    shared = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, groups=2, bias=False))
+    shared.load_state_dict({"0.weight": original})
+    share_weights(shared, QuantizeConfig(conv_bits=5))  # capped to 3 clusters for 18 weights
+    small = shared[0].weight.detach()[1]
+    assert torch.unique(small).numel() == 1  # the small channel's nine weights share one value
+    assert (small - original[1]).abs().max() > 0.5 * original[1].abs().max()
+
+    with pytest.raises(ValueError, match="stored exactly.*5,000 weights"):
+        QuantizeConfig(exact=["0"]).capped_bits("0", "conv2d", 5000)
+
+
+def test_a_code_for_every_weight_when_the_codebook_has_room():
+    """With at least as many clusters as surviving weights, each distinct value is its own
+    centroid (k-means' exact optimum), whatever the initialisation would have done."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5, bias=False))
+    with torch.no_grad():
+        model[0].weight[0, :3] = 0.25  # repeated values share a code
+    original = model[0].weight.detach().clone()
+    config = QuantizeConfig(fc_bits=5, weights_per_cluster=0)  # 31 clusters for 30 weights
+    share_weights(model, config)
+    (layer,) = compressed_layers(model, config)
+    assert len(layer.codebook) == 1 + len(np.unique(original.numpy()))
+    np.testing.assert_array_equal(layer.dense_weight(), original.numpy())

@@ -29,9 +29,12 @@ NETWORKS = (
     "lstm",
     "enet",
     "segnet",
+    "squeezedet",
 )
-#: The segmentation networks, trained on scenes of MNIST digits.
-SCENES = ("enet", "segnet")
+#: The segmentation and detection networks, trained on scenes of MNIST digits.
+SCENES = ("enet", "segnet", "squeezedet")
+#: The detection network among them (boxes and classes, measured by mAP).
+DETECTION = ("squeezedet",)
 #: The networks trained on Fashion-MNIST rather than MNIST.
 FASHION = ("mobilenet-v1", "mobilenet-v2", "squeezenet", "squeezenext", "lstm")
 
@@ -127,7 +130,7 @@ def reproduce(
         from deepzip.reproduce import scene_data
 
         directory = find_mnist(data_dir, progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
-        data = scene_data(load_mnist_dir(directory))
+        data = scene_data(load_mnist_dir(directory), boxes=network in DETECTION)
         err.print(
             f"[dim]data: {len(data.train_x):,} training and {len(data.test_x):,} test scenes "
             f"of the MNIST digits in {directory}[/dim]"
@@ -137,6 +140,8 @@ def reproduce(
     err.print(f"[dim]checkpoints: {work_dir}; figures: {figures_dir}[/dim]")
 
     def measured(error: float) -> str:
+        if network in DETECTION:
+            return f"mAP {percent(1 - error)}"
         if network in SCENES:
             return f"mean IoU {percent(1 - error)}"
         return f"error {percent(error)}"
@@ -197,7 +202,7 @@ def _print_reproduction(network: str, recipe: Any, summary: dict[str, Any]) -> N
     paper = recipe.paper
     title = "Deep Compression (Table 1) side by side" if paper else "compressed by deepzip"
     table = Table(title=f"{network}: {title}")
-    error = "1 - mean IoU" if network in SCENES else "error"
+    error = "1 - mAP" if network in DETECTION else "1 - mean IoU" if network in SCENES else "error"
     for col in ("", f"baseline {error}", error, "size", "ratio"):
         table.add_column(col, justify="left" if not col else "right")
     if paper is not None:

@@ -104,9 +104,9 @@ def mobilenet_v1_1_0(num_classes: int = 1000, in_channels: int = 3) -> MobileNet
 
 
 def mobilenet_v1(num_classes: int = 10, in_channels: int = 1) -> MobileNetV1:
-    """Scaled MobileNet v1 for (N, 1, 28, 28), output (N, 10); 36,874 parameters.
+    """Scaled MobileNet v1 for (N, 1, 28, 28), output (N, 10); 78,730 parameters.
 
-    A 3×3×16 stride-2 stem (28→14), separable layers 32, 64/2 (7), 64, 128/2 (4), 128.
+    A 3×3×24 stride-2 stem (28→14), separable layers 48, 96/2 (7), 96, 192/2 (4), 192.
     """
-    layers = [(32, 1), (64, 2), (64, 1), (128, 2), (128, 1)]
-    return MobileNetV1(16, layers, num_classes, in_channels)
+    layers = [(48, 1), (96, 2), (96, 1), (192, 2), (192, 1)]
+    return MobileNetV1(24, layers, num_classes, in_channels)

@@ -61,6 +61,12 @@ class QuantizeConfig:
         weights_per_cluster: cap a layer's clusters at one per this many kept weights, rounded
             to the nearest power of two (a layer with 330 kept weights asked for 8 bits gets
             6); 0 turns the cap off. ``capped_bits`` gives the bits a layer gets.
+        exact: layers stored without sharing error: every surviving weight value is its own
+            centroid (rounded to float16 with ``value_bits=16``, like every centroid), with the
+            fewest bits that give each one a code (at most ``MAX_WEIGHT_BITS``: 4,095 kept
+            weights; more are refused). For small, sensitive layers such as a depthwise
+            convolution's 3×3 filters, where a per-layer codebook cannot serve channels of
+            very different scales.
     """
 
     conv_bits: int = 8
@@ -76,6 +82,7 @@ class QuantizeConfig:
     value_bits: int = 32
     sort_units: bool = False
     weights_per_cluster: int = 4
+    exact: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, b in {"conv_bits": self.conv_bits, "fc_bits": self.fc_bits, **self.bits}.items():
@@ -101,6 +108,13 @@ class QuantizeConfig:
     def capped_bits(self, name: str, kind: str, kept: int) -> int:
         """The bits this layer gets with ``kept`` surviving weights: those asked, capped so that
         there is about one cluster per ``weights_per_cluster`` kept weights (a power of two)."""
+        if name in self.exact:
+            if kept > 2**MAX_WEIGHT_BITS - 1:
+                raise ValueError(
+                    f"layer {name} is to be stored exactly, but it keeps {kept:,} weights: a "
+                    f"codebook holds at most {2**MAX_WEIGHT_BITS - 1:,} (prune it, or share it)"
+                )
+            return max(1, math.ceil(math.log2(kept + 1)))
         bits = self.bits_for(name, kind)
         if self.weights_per_cluster == 0 or kept == 0:
             return bits
@@ -139,8 +153,14 @@ def share_layer(
     values = weight[mask]
     codes = np.zeros(weight.shape, dtype=np.int32)
     centroids = np.zeros(1)
-    if values.size:
-        k = min(2**bits - 1, values.size)
+    if values.size and values.size <= 2**bits - 1:
+        # A code for every weight: each distinct value is its own centroid, k-means' exact
+        # optimum (no sharing error).
+        distinct, labels = np.unique(values, return_inverse=True)
+        centroids = np.concatenate([[0.0], distinct])
+        codes[mask] = labels.reshape(-1).astype(np.int32) + 1
+    elif values.size:
+        k = 2**bits - 1
         init = init_centroids(values, k, config.init, seed=config.seed)
         result = kmeans_1d(values, init, max_iter=config.max_iter, relocate=config.relocate_empty)
         # Only the clusters in use, in centroid order: code 1 + their rank.

@@ -172,10 +172,12 @@ def test_a_compact_network_is_searched_and_run_from_its_file(stripes, tmp_path):
 
 
 def test_the_command_line_names_every_recipe():
-    from deepzip.cli.reproduce import FASHION, NETWORKS
+    from deepzip.cli.reproduce import DETECTION, FASHION, NETWORKS, SCENES
 
     assert set(NETWORKS) == set(RECIPES)
     assert set(FASHION) == {n for n, r in RECIPES.items() if r.dataset == "fashion-mnist"}
+    assert set(SCENES) == {n for n, r in RECIPES.items() if r.dataset == "mnist-scenes"}
+    assert set(DETECTION) == {n for n, r in RECIPES.items() if r.task == "detection"}
 
 
 def test_a_segmentation_network_is_measured_by_mean_iou_on_its_file(stripes, tmp_path):

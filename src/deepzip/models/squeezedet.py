@@ -31,7 +31,7 @@ from torch import nn
 
 from deepzip.metrics import box_iou
 from deepzip.models.reference import ReferenceCount
-from deepzip.models.squeezenet import Fire
+from deepzip.models.squeezenet import Fire, he_init
 from deepzip.tasks import Detections, non_maximum_suppression
 
 __all__ = [
@@ -81,6 +81,7 @@ class SqueezeDet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         outputs = len(self.anchor_shapes) * (num_classes + 1 + 4)
         self.convdet = nn.Conv2d(channels, outputs, kernel_size=3, padding=1)
+        he_init(self, last=self.convdet)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.convdet(self.dropout(self.features(x)))

@@ -81,8 +81,26 @@ class SqueezeNet(nn.Module):
             )
         )
 
+        he_init(self, last=self.classifier.conv10)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def he_init(model: nn.Module, last: nn.Conv2d) -> None:
+    """The reference implementations' initialisation (torchvision's SqueezeNet): He's uniform
+    for every convolution (ReLU gain), normal with std 0.01 for the last, zero biases. These
+    networks have no BatchNorm: with PyTorch's default (a third of He's variance) the signal
+    shrinks layer by layer and a 20-layer SqueezeDet barely trained (class loss 2.25 → 2.17,
+    chance being 2.30, in 144 steps)."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            if module is last:
+                nn.init.normal_(module.weight, 0.0, 0.01)
+            else:
+                nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def _pool() -> nn.MaxPool2d:

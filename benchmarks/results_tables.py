@@ -148,8 +148,8 @@ def search_section(found: dict[str, Any]) -> str:
 
 
 def _exact_paragraph(found: dict[str, Any]) -> list[str]:
-    """Which layers stayed dense and exact, and why (searches run before this existed have
-    no ``sharing_loss``)."""
+    """Which layers were stored exact, and why (searches run before this existed have no
+    ``sharing_loss``)."""
     losses = found.get("sharing_loss")
     if not losses:
         return []
@@ -157,16 +157,18 @@ def _exact_paragraph(found: dict[str, Any]) -> list[str]:
     others = {n: v for n, v in losses.items() if n not in exact}
     worst = max(others, key=others.__getitem__) if others else None
     text = (
-        "Weight-sharing sensitivity: each layer weight-shared alone at its starting bits "
-        "(unpruned, validation split). "
+        "Weight-sharing sensitivity of the chosen trial: each layer weight-shared alone on its "
+        "pruned network, at its bits (validation split). "
     )
     if exact:
         text += (
-            "Kept dense and exact (every weight its own centroid), as sharing it alone lost more "
-            "than the limit: " + ", ".join(f"`{n}` ({losses[n]:.2f} points)" for n in exact) + ". "
+            "Stored exact (every kept weight its own centroid), as sharing it alone lost more "
+            "than the limit: "
+            + ", ".join(f"`{n}` ({losses[n]:.2f} points)" for n in exact)
+            + ". "
         )
     else:
-        text += "No layer lost more than the limit: every layer is pruned and shared. "
+        text += "No layer lost more than the limit: every layer is shared. "
     if worst is not None:
         text += f"The largest loss among the shared layers: `{worst}` ({losses[worst]:.2f} points)."
     return [text]

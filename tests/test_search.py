@@ -151,41 +151,44 @@ def test_interpolated_sparsities_grow_with_the_budget():
     assert a == sorted(a) and a[-1] == 0.99
 
 
-def test_a_layer_that_sharing_alone_would_ruin_stays_dense_and_exact(toy, tmp_path):
-    """fc3 asked to start at 1 bit (one shared value for all its weights) loses far more than
-    the limit when shared alone: it is kept unpruned and exact in every trial; the others are
-    weight-shared as usual. The losses are measured against an independent recomputation."""
-    import torch
-
-    from deepzip.capture import fold_batchnorm
-    from deepzip.container import read_dzip
+def test_a_layer_that_sharing_alone_would_ruin_is_stored_exact(toy, tmp_path):
+    """fc3 asked for 1 bit (one shared value for all its kept weights) loses far more than the
+    limit when weight-shared alone after pruning: every trial stores it exact (each kept weight
+    its own centroid) and shares the others as usual. The losses are checked against an
+    independent recomputation on the chosen trial's pruned network."""
     from deepzip.models import build_model
-    from deepzip.pipeline import load_state_dict
+    from deepzip.pipeline import load_checkpoint, load_state_dict
     from deepzip.share import QuantizeConfig, share_weights
     from deepzip.training import evaluate
 
-    config = dataclasses.replace(CONFIG, quantize=QuantizeConfig(fc_bits=5, bits={"fc3": 1}))
+    quantize = QuantizeConfig(fc_bits=5, bits={"fc3": 1})
+    config = dataclasses.replace(CONFIG, quantize=quantize)
     budget = SearchConfig(max_loss=2.0, density_trials=2, bits_trials=0, exact_loss=1.0)
     found = search(config, toy, tmp_path, budget, toy.test_x[:2])
-    assert found.exact == ["fc3"]
-    assert found.sharing_loss["fc3"] > 10 and found.sharing_loss["fc1"] <= 1.0
-    assert all(t.sparsity["fc3"] == 0.0 and t.sparsity["fc1"] > 0 for t in found.trials[:1])
-    assert all(t.sparsity["fc3"] == 0.0 for t in found.trials)
+    for trial in found.trials:
+        assert trial.exact == ["fc3"] and trial.sharing_loss["fc3"] > 10
+        assert trial.sharing_loss["fc1"] <= 1.0
+    assert found.to_dict()["exact"] == ["fc3"]
     layers = {layer.name: layer for layer in found.result.layers}
     fc3 = layers["fc3"]
-    assert fc3.num_kept == fc3.codes.size  # dense
-    assert len(fc3.codebook) == 1 + len(np.unique(fc3.dense_weight()))  # a code per value
+    assert 0 < fc3.num_kept < fc3.codes.size  # pruned, then stored exact
+    kept_values = fc3.dense_weight()[fc3.mask]
+    assert len(fc3.codebook) == 1 + len(np.unique(kept_values))  # a code per distinct value
     assert len(layers["fc1"].codebook) <= 32  # shared at 5 bits
-    assert {layer.name for layer in read_dzip(write_result(
-        found.result, tmp_path / "f.dzip", toy.test_x[:2])["out"]).layers} == set(layers)  # fmt: skip
 
-    # The loss of sharing fc1 alone, recomputed from the baseline weights.
+    # fc1's loss, recomputed on the chosen trial's pruned network.
     model = build_model("lenet-300-100")
     model.load_state_dict(load_state_dict(tmp_path / "baseline.safetensors"))
-    fold_batchnorm(model, toy.test_x[:2])
+    load_checkpoint(found.directory / "prune-1.pt", model)
     val = toy.split_validation(CONFIG.val_size)
     before = evaluate(model, val.val_x, val.val_y)
-    share_weights(model, QuantizeConfig(fc_bits=5, bits={"fc1": 5, "fc2": 5, "fc3": 1}), ["fc1"])
+    share_weights(model, QuantizeConfig(fc_bits=5, bits=found.chosen.bits), ["fc1"])
     after = evaluate(model, val.val_x, val.val_y)
-    assert found.sharing_loss["fc1"] == pytest.approx(100 * (before - after), abs=1e-3)
-    assert torch.is_tensor(model.fc1.weight)
+    assert found.chosen.sharing_loss["fc1"] == pytest.approx(100 * (before - after), abs=1e-3)
+
+    # Without a limit nothing is measured and fc3 is shared like the others, at one value
+    # (the ruined network then meets only a budget of 100 points).
+    plain = dataclasses.replace(budget, max_loss=100.0, exact_loss=None)
+    found = search(config, toy, tmp_path / "plain", plain, toy.test_x[:2])
+    assert all(t.exact == [] and t.sharing_loss == {} for t in found.trials)
+    assert len({layer.name: layer for layer in found.result.layers}["fc3"].codebook) == 2

@@ -22,7 +22,12 @@ than the dense float32 weights). The search
    fine-tuning are redone); with ``min_ratio``, bisects again at each of ``bits_trials`` narrower
    weight widths (fewer bits reach the ratio with less pruning, which may cost less accuracy).
 
-Every trial chooses each layer's relative-index width (1 to 8 bits) that makes the layer's record
+In every trial, before weight sharing, each layer is weight-shared alone on the pruned network
+and measured (Deep Compression's per-layer quantization sensitivity at the trial's widths); a
+layer that loses more than ``SearchConfig.exact_loss`` points so is stored exact instead, every
+kept weight its own centroid (``QuantizeConfig.exact``): MobileNet's first depthwise
+convolution, whose channels differ in scale after BatchNorm folding, lost 13.5 points shared at
+the 5 bits its 161 kept weights allowed. Every trial chooses each layer's relative-index width (1 to 8 bits) that makes the layer's record
 smallest (``QuantizeConfig.auto_index_bits``: the same network at every width, so only bytes
 decide), and keeps its fine-tuned centroids only if fine-tuning did not raise the validation
 error (``CompressConfig.finetune_if_better``).
@@ -50,6 +55,7 @@ from torch import nn
 
 from deepzip._files import atomic_write
 from deepzip.capture import fold_batchnorm
+from deepzip.compressed import MAX_WEIGHT_BITS
 from deepzip.config import to_json
 from deepzip.layers import select_weights
 from deepzip.pipeline import (
@@ -60,10 +66,12 @@ from deepzip.pipeline import (
     as_task,
     build,
     check_config,
+    load_checkpoint,
     run_pipeline,
     save_state_dict,
     write_result,
 )
+from deepzip.prune import get_mask
 from deepzip.prune.sensitivity import (
     SensitivityResult,
     interpolate_sparsities,
@@ -96,8 +104,8 @@ class SearchConfig:
     density_trials: int = 6
     bits_trials: int = 3
     min_bits: int = 2
-    # A layer that alone loses more than this many points of the validation metric when it is
-    # weight-shared at its starting bits (unpruned) stays dense and exact (None: none does).
+    # In each trial, a layer that alone loses more than this many points of the validation
+    # metric when its pruned weights are weight-shared is stored exact instead (None: none is).
     exact_loss: float | None = 0.2
 
     def __post_init__(self) -> None:
@@ -136,6 +144,10 @@ class Trial:
     ratio: float
     meets_budget: bool
     seconds: float
+    # Points of the validation metric each layer lost when weight-shared alone after pruning,
+    # and the layers over ``SearchConfig.exact_loss`` that were stored exact instead.
+    sharing_loss: dict[str, float] = field(default_factory=dict)
+    exact: list[str] = field(default_factory=list)
 
     def settings(self) -> dict[str, Any]:
         return {"aggressiveness": self.aggressiveness, "sparsity": self.sparsity, "bits": self.bits}
@@ -157,10 +169,6 @@ class SearchResult:
     chosen: Trial
     result: PipelineResult  # the chosen trial's pipeline run (model, layers, stage results)
     directory: Path  # the chosen trial's pipeline work directory (its checkpoints)
-    # Points of the validation metric each layer lost when weight-shared alone at its starting
-    # bits; the layers over ``config.exact_loss`` stayed dense and exact in every trial.
-    sharing_loss: dict[str, float] = field(default_factory=dict)
-    exact: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The chosen point (its test ``error`` measured on the model that goes to the file)
@@ -174,8 +182,8 @@ class SearchResult:
             "file_bytes": self.chosen.file_bytes,
             "chosen_trial": self.chosen.index,
             "settings": self.chosen.settings(),
-            "sharing_loss": self.sharing_loss,
-            "exact": self.exact,
+            "sharing_loss": self.chosen.sharing_loss,
+            "exact": self.chosen.exact,
             "trials": [t.to_dict() for t in self.trials],
         }
 
@@ -250,7 +258,7 @@ class _Search:
         path = self.work / "search.json"
         if restart:
             path.unlink(missing_ok=True)
-            for name in ("baseline.safetensors", "sensitivity.json", "sharing.json"):
+            for name in ("baseline.safetensors", "sensitivity.json"):
                 (self.work / name).unlink(missing_ok=True)
             for folder in [self.work / "baseline", *self.work.glob("trial-*")]:
                 if folder.is_dir():
@@ -304,25 +312,11 @@ class _Search:
             sensitivity = self._sensitivity(baseline)
         kinds = {name: t.kind for name, t in select_weights(self.model).items()}
         self.start_bits = {n: self.config.quantize.bits_for(n, k) for n, k in kinds.items()}
-        self.sharing_loss = self._sharing_losses()
-        limit = self.budget.exact_loss
-        self.exact = [
-            name
-            for name, loss in self.sharing_loss.items()
-            if limit is not None and loss > limit + 1e-9
-        ]
-        if self.exact:
-            self.reporter.message(
-                "search: kept dense and exact (each lost more than "
-                f"{limit:g} points when weight-shared alone): "
-                + ", ".join(f"{n} ({self.sharing_loss[n]:.2f})" for n in self.exact)
-            )
-
         self.sensitivity = sensitivity
         high = self._bisect("density", self.start_bits, 1.0)
         if not any(t.meets_budget for t in self.trials):  # the end of the range
             a = 0.0 if self.budget.max_loss is not None else 1.0
-            self._trial("density", a, self._sparsities(a), self.start_bits)
+            self._trial("density", a, sparsities(sensitivity, a), self.start_bits)
         if self.budget.max_loss is not None:
             self._fewer_bits()
         else:
@@ -330,19 +324,9 @@ class _Search:
         chosen = self._choose()
         self.reporter.message(f"search: chose trial {chosen.index}")
         directory = self.work / self._record(chosen)["dir"]
-        result = run_pipeline(
-            self._trial_config(chosen.sparsity, chosen.bits), self.data, directory, self.reporter
-        )
-        return SearchResult(
-            self.budget,
-            baseline_val_error,
-            self.trials,
-            chosen,
-            result,
-            directory,
-            self.sharing_loss,
-            self.exact,
-        )
+        config = self._trial_config(chosen.sparsity, chosen.bits, chosen.exact)
+        result = run_pipeline(config, self.data, directory, self.reporter)
+        return SearchResult(self.budget, baseline_val_error, self.trials, chosen, result, directory)
 
     def _bisect(self, phase: str, bits: dict[str, int], high: float) -> float:
         """Bisect the aggressiveness in [0, ``high``] at these weight bits; return the least
@@ -350,7 +334,7 @@ class _Search:
         low = 0.0
         for _ in range(self.budget.density_trials):
             a = (low + high) / 2
-            trial = self._trial(phase, a, self._sparsities(a), bits)
+            trial = self._trial(phase, a, sparsities(self.sensitivity, a), bits)
             # A trial within the budget asks for a harder one under max_loss, a softer one
             # under min_ratio (where meeting the budget means the file is small enough).
             if trial.meets_budget == (self.budget.max_loss is not None):
@@ -406,43 +390,55 @@ class _Search:
             return min(feasible, key=lambda t: (t.file_bytes, t.val_error, t.index))
         return min(feasible, key=lambda t: (t.val_error, t.file_bytes, t.index))
 
-    def _sparsities(self, aggressiveness: float) -> dict[str, float]:
-        chosen = sparsities(self.sensitivity, aggressiveness)
-        return {n: 0.0 if n in self.exact else s for n, s in chosen.items()}
-
-    def _sharing_losses(self) -> dict[str, float]:
-        """Points of the validation metric each layer loses when it alone is weight-shared at its
-        starting bits (with the cluster cap, unpruned; BatchNorm folded first, as the pipeline
-        does), kept in ``sharing.json``. Deep Compression's per-layer quantization sensitivity
-        (its Fig. 8) at one width: a small layer whose channels differ in scale (a depthwise
-        convolution after folding) can lose points at any width a shared codebook allows."""
-        path = self.work / "sharing.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        if self.budget.exact_loss is None:
-            return {}
-        self.reporter.message("search: weight-sharing sensitivity on the validation split")
-        task = as_task(self.config, self.data)
-        validate = task.validate
+    def _sharing_losses(self, config: CompressConfig, directory: Path) -> dict[str, float]:
+        """Run the trial's pruning stages (or reuse them), then weight-share each layer alone
+        on the pruned network at the trial's bits and measure it: the points of the validation
+        metric each one loses. Deep Compression's per-layer quantization sensitivity (its
+        Fig. 8) at the trial's widths: a small layer whose channels differ in scale (MobileNet's
+        first 3×3 depthwise convolution after BatchNorm folding: 161 kept weights, capped at 5
+        bits, lost 13.5 points) cannot share one codebook at any width the cap allows."""
+        last = [s for s in config.stages() if s.startswith("prune-")][-1]
+        run_pipeline(config, self.data, directory, self.reporter, stop_after=last)
+        validate = as_task(self.config, self.data).validate
         assert validate is not None
 
-        def folded() -> nn.Module:
-            model = build(self.trial_config)
+        def pruned() -> nn.Module:
+            model = build(config)
             fold_batchnorm(model, self.example_inputs)
+            load_checkpoint(directory / f"{last}.pt", model)
             return model
 
-        reference = 1 - validate(folded())
-        names = list(select_weights(self.model, self.config.prune.layers))
-        quantize = replace(self.config.quantize, bits=self.start_bits, exact=[])
+        reference = 1 - validate(pruned())
+        names = list(select_weights(self.model, config.prune.layers))
         losses: dict[str, float] = {}
-        for done, name in enumerate(names, 1):
-            model = folded()
-            share_weights(model, quantize, [name])
+        for name in names:
+            model = pruned()
+            share_weights(model, config.quantize, [name])
             losses[name] = round(100 * ((1 - validate(model)) - reference), 4)
-            self.reporter.step(done, len(names))
-        text = json.dumps(losses, indent=1).encode()
-        atomic_write(path, lambda f: f.write(text))
         return losses
+
+    def _exact(
+        self, losses: dict[str, float], config: CompressConfig, directory: Path
+    ) -> list[str]:
+        """The layers over the limit that a codebook can hold exactly (4,095 kept weights)."""
+        limit = self.budget.exact_loss
+        if limit is None:
+            return []
+        over = [name for name, loss in losses.items() if loss > limit + 1e-9]
+        if not over:
+            return []
+        model = build(config)
+        fold_batchnorm(model, self.example_inputs)
+        last = [s for s in config.stages() if s.startswith("prune-")][-1]
+        load_checkpoint(directory / f"{last}.pt", model)
+        targets = select_weights(model)
+        exact = []
+        for name in over:
+            mask = get_mask(targets[name].module, targets[name].param)
+            kept = int(mask.sum()) if mask is not None else targets[name].weight.numel()
+            if kept <= 2**MAX_WEIGHT_BITS - 1:
+                exact.append(name)
+        return exact
 
     def _sensitivity(self, baseline: PipelineResult) -> SensitivityResult:
         path = self.work / "sensitivity.json"
@@ -454,10 +450,12 @@ class _Search:
 
     # --- one trial --------------------------------------------------------------------------
 
-    def _trial_config(self, sparsity: dict[str, float], bits: dict[str, int]) -> CompressConfig:
+    def _trial_config(
+        self, sparsity: dict[str, float], bits: dict[str, int], exact: list[str] | None = None
+    ) -> CompressConfig:
         prune = replace(self.config.prune, sparsity=sparsity, quality=None, scope="layer")
         quantize = replace(
-            self.config.quantize, bits=bits, auto_index_bits=True, exact=list(self.exact)
+            self.config.quantize, bits=bits, auto_index_bits=True, exact=list(exact or [])
         )
         return replace(self.trial_config, prune=prune, quantize=quantize, finetune_if_better=True)
 
@@ -495,9 +493,20 @@ class _Search:
             if parent is not None and not directory.exists():
                 _copy_pruned(parent, directory)
             start = time.perf_counter()
-            result = run_pipeline(
-                self._trial_config(sparsity, bits), self.data, directory, self.reporter
-            )
+            config = self._trial_config(sparsity, bits)
+            losses: dict[str, float] = {}
+            exact: list[str] = []
+            if self.budget.exact_loss is not None:
+                losses = self._sharing_losses(config, directory)
+                exact = self._exact(losses, config, directory)
+                if exact:
+                    self.reporter.message(
+                        "stored exact (each lost more than "
+                        f"{self.budget.exact_loss:g} points when weight-shared alone): "
+                        + ", ".join(f"{n} ({losses[n]:.2f})" for n in exact)
+                    )
+                config = self._trial_config(sparsity, bits, exact)
+            result = run_pipeline(config, self.data, directory, self.reporter)
             with tempfile.TemporaryDirectory(dir=self.work) as tmp:
                 written = write_result(result, Path(tmp) / "trial.dzip", self.example_inputs)
             record = {
@@ -507,6 +516,8 @@ class _Search:
                 "file_bytes": written["file_bytes"],
                 "dense_bytes": written["dense_bytes"],
                 "seconds": time.perf_counter() - start,
+                "sharing_loss": losses,
+                "exact": exact,
             }
             self.records.append(record)
             self._save()
@@ -523,6 +534,8 @@ class _Search:
             ratio=ratio,
             meets_budget=self._meets(record["val_error"], ratio),
             seconds=record["seconds"],
+            sharing_loss=record.get("sharing_loss", {}),
+            exact=record.get("exact", []),
         )
         self.trials.append(trial)
         self.reporter.trial_end(trial, resumed)

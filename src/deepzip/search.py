@@ -27,7 +27,9 @@ and measured (Deep Compression's per-layer quantization sensitivity at the trial
 layer that loses more than ``SearchConfig.exact_loss`` points so is stored exact instead, every
 kept weight its own centroid (``QuantizeConfig.exact``): MobileNet's first depthwise
 convolution, whose channels differ in scale after BatchNorm folding, lost 13.5 points shared at
-the 5 bits its 161 kept weights allowed. Every trial chooses each layer's relative-index width (1 to 8 bits) that makes the layer's record
+the 5 bits its 161 kept weights allowed.
+
+Every trial chooses each layer's relative-index width (1 to 8 bits) that makes the layer's record
 smallest (``QuantizeConfig.auto_index_bits``: the same network at every width, so only bytes
 decide), and keeps its fine-tuned centroids only if fine-tuning did not raise the validation
 error (``CompressConfig.finetune_if_better``).

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import published_sizes  # noqa: E402
-
-from deepzip.container import read_dzip  # noqa: E402
+import published_sizes
+from deepzip.container import read_dzip
 
 
 def test_squeezenet_1_1_at_the_stated_setting(tmp_path):

@@ -185,7 +185,7 @@ def test_exact_layers_keep_every_surviving_weight():
     assert torch.unique(small).numel() == 1  # the small channel's nine weights share one value
     assert (small - original[1]).abs().max() > 0.5 * original[1].abs().max()
 
-    with pytest.raises(ValueError, match="stored exactly.*5,000 weights"):
+    with pytest.raises(ValueError, match=r"stored exactly.*5,000 weights"):
         QuantizeConfig(exact=["0"]).capped_bits("0", "conv2d", 5000)
 
 

@@ -163,9 +163,7 @@ def _exact_paragraph(found: dict[str, Any]) -> list[str]:
     if exact:
         text += (
             "Stored exact (every kept weight its own centroid), as sharing it alone lost more "
-            "than the limit: "
-            + ", ".join(f"`{n}` ({losses[n]:.2f} points)" for n in exact)
-            + ". "
+            "than the limit: " + ", ".join(f"`{n}` ({losses[n]:.2f} points)" for n in exact) + ". "
         )
     else:
         text += "No layer lost more than the limit: every layer is shared. "

@@ -774,8 +774,8 @@ def reproduce(
             "val_error": found.chosen.val_error,
             "chosen_trial": found.chosen.index,
             # The layers kept dense and exact, and every layer's loss when shared alone.
-            "exact": found.exact,
-            "sharing_loss": found.sharing_loss,
+            "exact": found.chosen.exact,
+            "sharing_loss": found.chosen.sharing_loss,
             "trials": [t.to_dict() for t in found.trials],
             "figure": None if figure is None else str(figure),
         }

@@ -167,6 +167,15 @@ def test_a_compact_network_is_searched_and_run_from_its_file(stripes, tmp_path):
     text = _tables(summary)
     assert "## mobilenet-v1" in text and "### The budget search" in text
     assert f"{entry['file_bytes']:,}" in text
+    assert "Weight-sharing sensitivity of the chosen trial" in text
+    from results_tables import compact_summary
+
+    row = compact_summary([json.loads(json.dumps(summary))], None).splitlines()[2]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    total = entry["inspect"]["total"]
+    assert cells[0] == "mobilenet-v1" and cells[4] == f"{entry['file_bytes']:,}"
+    assert cells[5] == f"{1 / total['kept']:.1f}×"  # P: the weights kept
+    assert cells[7] == f"{1 / total['rate_pqh']:.1f}×"  # P+Q+H: the inspect table's total
     with pytest.raises(ValueError, match="no paper point"):
         reproduce("mobilenet-v1", data, tmp_path / "w2", out, points=("paper",), recipe=short)
 
@@ -241,7 +250,7 @@ def test_a_detection_network_is_measured_by_map_on_its_file(stripes, tmp_path):
     full = RECIPES["squeezedet"]
     short = replace(
         full,
-        baseline=TrainConfig(epochs=2, lr=0.01, batch_size=16),
+        baseline=replace(full.baseline, epochs=2),  # batch 20, gradients clipped at norm 1
         search_point=replace(full.search_point, steps=1, retrain_epochs=1, finetune_epochs=0),
         search_budget=SearchConfig(max_loss=100.0, density_trials=1, bits_trials=0),
         val_size=40,

@@ -111,9 +111,10 @@ def reproduce(
     as_json: bool,
 ) -> None:
     """Reproduce Deep Compression on MNIST from scratch (the paper's point), then the point a
-    budget search finds; or compress a compact network (MobileNet, SqueezeNet, SqueezeNext, an
-    LSTM; scaled, trained here on Fashion-MNIST) with the budget search. Each point over several
-    training seeds, measured by running its .dzip file with the engine on the test set."""
+    budget search finds; or compress a compact network with the budget search (MobileNet,
+    SqueezeNet, SqueezeNext, an LSTM: scaled, trained here on Fashion-MNIST; ENet and SegNet
+    segmenting, SqueezeDet detecting, scenes of MNIST digits). Each point over several training
+    seeds, measured by running its .dzip file with the engine on the test set."""
     from deepzip.reproduce import RECIPES
     from deepzip.reproduce import reproduce as run_reproduction
 

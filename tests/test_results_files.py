@@ -44,3 +44,30 @@ def test_recorded_results_still_hold(mnist_dir, network, point):
     with torch.no_grad():
         logits = torch.cat([net(torch.from_numpy(x[i : i + 2000])) for i in range(0, 10000, 2000)])
     np.testing.assert_array_equal(logits.argmax(1).numpy(), predicted)
+
+
+COMPACT = ["mobilenet-v1", "mobilenet-v2", "squeezenet", "lstm"]
+
+
+@pytest.mark.parametrize("network", COMPACT)
+def test_recorded_compact_results_still_hold(network):
+    """The compact networks' files (Fashion-MNIST): the engine's accuracy on the test set is the
+    recorded metric."""
+    from deepzip.data import FASHION_MNIST_DIR, find_fashion_mnist
+
+    summary_path = RESULTS / f"{network}.json"
+    if not summary_path.is_file():
+        pytest.skip(f"{summary_path} not committed")
+    if not FASHION_MNIST_DIR.is_dir():
+        pytest.skip(
+            f"Fashion-MNIST is not in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)"
+        )
+    summary = json.loads(summary_path.read_text())
+    recorded = summary["points"]["search"]
+    path = RESULTS / f"{network}.dzip"
+    assert path.stat().st_size == recorded["file_bytes"]
+    data = load_mnist_dir(find_fashion_mnist(None))
+    x = data.test_images[:, None].astype(np.float32) / 255
+    predicted = Engine(read_dzip(path)).classify(x)
+    accuracy = float((predicted == data.test_labels).mean())
+    assert accuracy == pytest.approx(1 - recorded["file_error"], abs=1e-9)  # seed 0's file

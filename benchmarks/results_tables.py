@@ -290,6 +290,9 @@ def sensitivity_section(sens: dict[str, Any]) -> str:
     )
 
 
+METRICS = {"accuracy": "accuracy", "mean_iou": "mean IoU", "map": "mAP (IoU 0.5)"}
+
+
 def compact_summary(summaries: list[dict[str, Any]], latency: dict[str, Any] | None) -> str:
     """One row per compact network: sizes, the ratio after each stage (P: one over the kept
     fraction, the weights alone; P+Q and P+Q+H: the weights and indices, from the inspect
@@ -318,9 +321,10 @@ def compact_summary(summaries: list[dict[str, Any]], latency: dict[str, Any] | N
                 ratio(1 / total["rate_pq"]),
                 ratio(1 / total["rate_pqh"]),
                 f"**{spread(point['ratio'], point['ratio_range'], ratio)}**",
-                summary.get("metric_name", "accuracy").replace("_", " "),
+                METRICS.get(summary.get("metric_name", "accuracy"), summary.get("metric_name")),
                 f"{100 * summary['baseline_metric']:.2f}",
-                f"**{100 * (1 - point['error']):.2f}** ({low:.2f}–{high:.2f})",
+                f"**{100 * (1 - point['error']):.2f}**"
+                + (f" ({low:.2f}–{high:.2f})" if low != high else ""),
                 f"{100 * (summary['baseline_metric'] - (1 - point['error'])):+.2f}",
                 latency_ms,
                 f"{summary['seconds'] / 60:.0f} min" if "seconds" in summary else "—",

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from deepzip.container import read_dzip
 from deepzip.engine import Engine
 from deepzip.models import CATALOGUE, build_model
 from deepzip.network import dense_state_dict
-from engine_bench import POOL, machine_info, set_threads, time_interleaved
+from engine_bench import POOL, machine_info, set_threads, time_interleaved, write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compact_latency.json"
 
@@ -94,17 +92,7 @@ def main() -> None:
                 flush=True,
             )
         info = machine_info(args.threads)
-    result = {
-        "benchmark": "compact_latency",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
-        "threads": {"engine": args.threads, "torch dense": args.threads},
-        "machine": info,
-        "networks": rows,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, "compact_latency", args.threads, info, networks=rows)
 
 
 if __name__ == "__main__":

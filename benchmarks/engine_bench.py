@@ -367,6 +367,22 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def write_json(path: Path, benchmark: str, threads: int, info: dict, **figures) -> None:
+    """A benchmark's JSON: its name, date, command, the threads every method had, the machine
+    (``machine_info``, taken while the threads were set), then its figures; ``wrote PATH``."""
+    result = {
+        "benchmark": benchmark,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *sys.argv]),
+        "threads": {"engine": threads, "torch dense": threads},
+        "machine": info,
+        **figures,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def set_threads(threads: int):
     """Set numba's and torch's threads; return the BLAS limit (a context manager) for numpy."""
     numba.set_num_threads(threads)

@@ -23,12 +23,9 @@ distribution than trained ones, so Huffman coding gains less than on a trained n
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     # The benchmark extra's (threadpoolctl): imported here, so that ``measure`` needs only the
     # test extra.
-    from engine_bench import machine_info, set_threads
+    from engine_bench import machine_info, set_threads, write_json
 
     rows = []
     with set_threads(args.threads), tempfile.TemporaryDirectory() as tmp:
@@ -149,18 +146,7 @@ def main() -> None:
                 flush=True,
             )
         info = machine_info(args.threads)
-    result = {
-        "benchmark": "published_sizes",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
-        "setting": SETTING,
-        "threads": {"engine": args.threads, "torch dense": args.threads},
-        "machine": info,
-        "networks": rows,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, "published_sizes", args.threads, info, setting=SETTING, networks=rows)
 
 
 if __name__ == "__main__":

@@ -392,13 +392,16 @@ class _Search:
             return min(feasible, key=lambda t: (t.file_bytes, t.val_error, t.index))
         return min(feasible, key=lambda t: (t.val_error, t.file_bytes, t.index))
 
-    def _sharing_losses(self, config: CompressConfig, directory: Path) -> dict[str, float]:
+    def _sharing_losses(
+        self, config: CompressConfig, directory: Path
+    ) -> tuple[dict[str, float], dict[str, int]]:
         """Run the trial's pruning stages (or reuse them), then weight-share each layer alone
         on the pruned network at the trial's bits and measure it: the points of the validation
-        metric each one loses. Deep Compression's per-layer quantization sensitivity (its
-        Fig. 8) at the trial's widths: a small layer whose channels differ in scale (MobileNet's
-        first 3×3 depthwise convolution after BatchNorm folding: 161 kept weights, capped at 5
-        bits, lost 13.5 points) cannot share one codebook at any width the cap allows."""
+        metric each one loses, and each layer's kept weights. Deep Compression's per-layer
+        quantization sensitivity (its Fig. 8) at the trial's widths: a small layer whose
+        channels differ in scale (MobileNet's first 3×3 depthwise convolution after BatchNorm
+        folding: 161 kept weights, capped at 5 bits, lost 13.5 points) cannot share one codebook
+        at any width the cap allows."""
         last = [s for s in config.stages() if s.startswith("prune-")][-1]
         run_pipeline(config, self.data, directory, self.reporter, stop_after=last)
         validate = as_task(self.config, self.data).validate
@@ -410,37 +413,32 @@ class _Search:
             load_checkpoint(directory / f"{last}.pt", model)
             return model
 
-        reference = 1 - validate(pruned())
-        names = list(select_weights(self.model, config.prune.layers))
+        model = pruned()
+        reference = 1 - validate(model)
+        kept = {}
+        for name, t in select_weights(model, config.prune.layers).items():
+            mask = get_mask(t.module, t.param)
+            kept[name] = int(mask.sum()) if mask is not None else t.weight.numel()
         losses: dict[str, float] = {}
-        for name in names:
+        for name in kept:
             model = pruned()
             share_weights(model, config.quantize, [name])
             losses[name] = round(100 * ((1 - validate(model)) - reference), 4)
-        return losses
+        return losses, kept
 
-    def _exact(
-        self, losses: dict[str, float], config: CompressConfig, directory: Path
-    ) -> list[str]:
-        """The layers over the limit that a codebook can hold exactly (4,095 kept weights)."""
+    def _exact(self, losses: dict[str, float], kept: dict[str, int]) -> list[str]:
+        """The layers over the limit; those a codebook cannot hold exactly (over 4,095 kept
+        weights) stay shared, and the reporter says so."""
         limit = self.budget.exact_loss
-        if limit is None:
-            return []
+        assert limit is not None
         over = [name for name, loss in losses.items() if loss > limit + 1e-9]
-        if not over:
-            return []
-        model = build(config)
-        fold_batchnorm(model, self.example_inputs)
-        last = [s for s in config.stages() if s.startswith("prune-")][-1]
-        load_checkpoint(directory / f"{last}.pt", model)
-        targets = select_weights(model)
-        exact = []
-        for name in over:
-            mask = get_mask(targets[name].module, targets[name].param)
-            kept = int(mask.sum()) if mask is not None else targets[name].weight.numel()
-            if kept <= 2**MAX_WEIGHT_BITS - 1:
-                exact.append(name)
-        return exact
+        too_large = [name for name in over if kept[name] > 2**MAX_WEIGHT_BITS - 1]
+        if too_large:
+            self.reporter.message(
+                "kept shared, too large to store exact: "
+                + ", ".join(f"{n} ({losses[n]:.2f} points, {kept[n]:,} weights)" for n in too_large)
+            )
+        return [name for name in over if name not in too_large]
 
     def _sensitivity(self, baseline: PipelineResult) -> SensitivityResult:
         path = self.work / "sensitivity.json"
@@ -499,8 +497,8 @@ class _Search:
             losses: dict[str, float] = {}
             exact: list[str] = []
             if self.budget.exact_loss is not None:
-                losses = self._sharing_losses(config, directory)
-                exact = self._exact(losses, config, directory)
+                losses, kept = self._sharing_losses(config, directory)
+                exact = self._exact(losses, kept)
                 if exact:
                     self.reporter.message(
                         "stored exact (each lost more than "

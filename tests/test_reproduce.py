@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from deepzip.container import read_dzip
 from deepzip.data import load_mnist_dir
@@ -221,6 +222,25 @@ def test_a_segmentation_network_is_measured_by_mean_iou_on_its_file(stripes, tmp
     logits = Engine.load(out).run(data.test_x.numpy())
     expected = mean_iou(logits.argmax(axis=1), data.test_y.numpy(), num_classes=11)
     assert summary["metric"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_segmentation_recipes_weight_their_loss_from_the_training_masks_only():
+    """ENet and SegNet train on a cross-entropy weighted by their papers' class weightings,
+    computed from the training split's masks: the validation and test masks do not move it."""
+    from deepzip.tasks import class_weights
+
+    rng = np.random.default_rng(0)
+    masks = [torch.from_numpy(rng.integers(0, 11, (n, 8, 8))) for n in (6, 3, 4)]
+    images = [torch.zeros(len(m), 1, 8, 8) for m in masks]
+    data = TensorData(images[0], masks[0], images[2], masks[2], images[1], masks[1])
+    other = TensorData(images[0], masks[0], images[2], masks[2] * 0, images[1], masks[1] * 0)
+    for name, weighting in (("enet", "enet"), ("segnet", "median-frequency")):
+        recipe = RECIPES[name]
+        assert recipe.class_weighting == weighting and recipe.baseline.optimizer == "adam"
+        expected = class_weights(masks[0].numpy(), 11, weighting)
+        for d in (data, other):
+            np.testing.assert_array_equal(recipe.loss(d).weight.numpy(), expected)
+    assert RECIPES["mobilenet-v1"].loss(data) is None
 
 
 def test_a_detection_network_is_measured_by_map_on_its_file(stripes, tmp_path):

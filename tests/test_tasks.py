@@ -8,7 +8,7 @@ import torch
 
 from deepzip.metrics import mean_average_precision, mean_iou
 from deepzip.models import build_model, decode_detections
-from deepzip.tasks import BoxTargets, non_maximum_suppression, pixel_classes
+from deepzip.tasks import BoxTargets, class_weights, non_maximum_suppression, pixel_classes
 
 
 def test_pixel_classes_is_the_arg_max_over_channels():
@@ -97,3 +97,28 @@ def test_squeezedet_output_decodes():
         assert boxes.shape == (len(scores), 4) and len(scores) <= 64
         assert (boxes >= 0).all() and (boxes <= 64).all()
         assert np.all(np.diff(scores) <= 0) and ((0 <= classes) & (classes < 10)).all()
+
+
+def test_class_weights_by_hand():
+    """Two 2x2 masks over 3 classes: class 0 has 5 of the 8 pixels, class 1 has 3 (both in
+    the first image), class 2 none.
+
+    ENet: 1 / ln(1.02 + p): p = 5/8, 3/8, 0.
+    Median frequency: f0 = 5 / 8 (both images hold it), f1 = 3 / 4 (one image of 4 pixels);
+    median of the present classes (5/8, 3/4) = 11/16; weights 11/10, 11/12, and 0 for class 2.
+    """
+    masks = np.array([[[1, 1], [1, 0]], [[0, 0], [0, 0]]])
+    enet = class_weights(masks, 3, "enet")
+    np.testing.assert_allclose(enet, 1 / np.log(1.02 + np.array([5 / 8, 3 / 8, 0.0])), rtol=1e-6)
+    median = class_weights(torch.from_numpy(masks), 3, "median-frequency")
+    np.testing.assert_allclose(median, [11 / 10, 11 / 12, 0.0], rtol=1e-6)
+    assert enet.dtype == median.dtype == np.float32
+
+
+def test_class_weights_refuses_bad_input():
+    with pytest.raises(ValueError, match="weighting"):
+        class_weights(np.zeros((1, 2, 2), np.int64), 3, "inverse")
+    with pytest.raises(ValueError, match="outside"):
+        class_weights(np.full((1, 2, 2), 3), 3, "enet")
+    with pytest.raises(ValueError, match="masks"):
+        class_weights(np.zeros((2, 2), np.int64), 3, "enet")

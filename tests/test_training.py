@@ -31,3 +31,26 @@ def test_max_grad_norm_scales_the_step_to_that_norm(clip):
 def test_bad_max_grad_norm():
     with pytest.raises(ValueError, match="max_grad_norm"):
         TrainConfig(max_grad_norm=0)
+
+
+def test_adam_takes_torch_adams_first_step():
+    """``optimizer="adam"``: the first step of Adam moves every parameter by the rate times the
+    sign of its gradient (m / sqrt(v) = g / |g| after one step, bias-corrected), here by hand."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    config = TrainConfig(
+        epochs=1, lr=0.01, weight_decay=0.0, batch_size=8, schedule="constant", optimizer="adam"
+    )
+    train(model, x, y, config)
+    for p, p0, g in zip(model.parameters(), before, grads):
+        step = 0.01 * g / (g.abs() + 1e-8)
+        torch.testing.assert_close(p.detach(), p0 - step, rtol=1e-4, atol=1e-7)
+
+
+def test_bad_optimizer():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")

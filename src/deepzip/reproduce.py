@@ -79,7 +79,7 @@ from deepzip.search import (
 )
 from deepzip.share import QuantizeConfig
 from deepzip.task import Task
-from deepzip.tasks import BoxTargets
+from deepzip.tasks import BoxTargets, class_weights
 from deepzip.training import TensorData, TrainConfig, evaluate, train
 
 
@@ -151,6 +151,9 @@ class Recipe:
     # "classification", "segmentation" (per-pixel classes, mean IoU) or "detection" (boxes
     # and classes from SqueezeDet's ConvDet outputs, mAP at IoU 0.5).
     task: str = "classification"
+    # Segmentation: the per-class loss weighting (``deepzip.tasks.class_weights``), from the
+    # training split's masks; None for a plain cross-entropy.
+    class_weighting: str | None = None
 
     @property
     def metric_name(self) -> str:
@@ -169,9 +172,13 @@ class Recipe:
             return mean_average_precision(found, box_targets(targets))
         return accuracy(outputs, targets)
 
-    @property
-    def loss(self) -> Callable[[Any, Any], torch.Tensor] | None:
-        """The training loss when it is not cross-entropy: SqueezeDet's multi-task loss."""
+    def loss(self, data: TensorData) -> Callable[[Any, Any], torch.Tensor] | None:
+        """The training loss when it is not plain cross-entropy: SqueezeDet's multi-task loss,
+        or a segmentation's cross-entropy weighted per class from ``data``'s training masks
+        (never the validation or test split's)."""
+        if self.task == "segmentation" and self.class_weighting is not None:
+            weights = class_weights(data.train_y, SCENE_CLASSES, self.class_weighting)
+            return torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
         if self.task != "detection":
             return None
 
@@ -351,17 +358,27 @@ RECIPES |= {
 }
 
 
-def _segmentation(model: str, epochs: int) -> Recipe:
+def _segmentation(model: str, epochs: int, class_weighting: str | None = None) -> Recipe:
     """A segmentation network of issue 11 on scenes of real MNIST digits (``scene_data``): the
     search point only, within half a point of validation mean IoU. Scenes are generated, so the
-    validation split is 1,000 more training scenes, not taken from the training scenes."""
-    return replace(
+    validation split is 1,000 more training scenes, not taken from the training scenes.
+
+    With ``class_weighting`` the network trains with Adam at rate 0.002 (retraining at a tenth)
+    and that per-class weighting of the cross-entropy: with plain SGD and an unweighted loss
+    both ENet and SegNet predicted background everywhere (validation mean IoU 8.5%, the
+    background's IoU over 11 classes) after 10 epochs; the digits' classes were not learnt at
+    all (12.7% of digit pixels right among the ten digits)."""
+    recipe = replace(
         _compact(model, epochs, SCENE_TRAIN),
         val_size=SCENE_VAL,
         dataset="mnist-scenes",
         train_size=None,
         task="segmentation",
+        class_weighting=class_weighting,
     )
+    if class_weighting is None:
+        return recipe
+    return replace(recipe, baseline=TrainConfig(epochs=epochs, lr=0.002, optimizer="adam"))
 
 
 #: Scenes per split for the segmentation networks: training (the validation split's after them),
@@ -369,8 +386,9 @@ def _segmentation(model: str, epochs: int) -> Recipe:
 SCENE_TRAIN, SCENE_VAL, SCENE_TEST = 4000, 1000, 2000
 
 RECIPES |= {
-    "enet": _segmentation("enet", epochs=10),
-    "segnet": _segmentation("segnet", epochs=10),
+    # Each with its paper's class weighting (deepzip.tasks) and Adam (ENet's optimizer).
+    "enet": _segmentation("enet", epochs=30, class_weighting="enet"),
+    "segnet": _segmentation("segnet", epochs=15, class_weighting="median-frequency"),
     # Detection on the same scenes: each digit's box and class, mAP at IoU 0.5. SqueezeDet's
     # own training settings (batch 20, gradients clipped at norm 1, rate 0.01): at rate 0.05
     # and batch 64 its confidence terms diverged.
@@ -463,7 +481,7 @@ def _baseline(
         config = replace(recipe.baseline, seed=seed)
         torch.manual_seed(config.seed)
         model = build_model(recipe.model)
-        train(model, data.train_x, data.train_y, config, reporter.step, recipe.loss)
+        train(model, data.train_x, data.train_y, config, reporter.step, recipe.loss(data))
         save_state_dict(path, model.state_dict())
     error = 1 - evaluate(model, data.test_x, data.test_y, metric=recipe.metric)
     val_error = 1 - evaluate(model, data.val_x, data.val_y, metric=recipe.metric)
@@ -560,7 +578,7 @@ def _task(recipe: Recipe, data: TensorData) -> Task:
     """What the pipeline trains on and measures by: deepzip's SGD loop on the training split,
     the recipe's metric on the test and validation splits."""
     return Task.from_tensors(
-        data, metric=recipe.metric, loss_fn=recipe.loss, metric_name=recipe.metric_name
+        data, metric=recipe.metric, loss_fn=recipe.loss(data), metric_name=recipe.metric_name
     )
 
 

@@ -6,6 +6,13 @@ class of every pixel. Detection networks give boxes with scores; per class, non-
 suppression keeps a box only when no better-scoring box of the same class overlaps it by more than
 an IoU threshold (the usual greedy rule, as in SqueezeDet §3.2 and the VOC evaluation code).
 SqueezeDet's ConvDet layout is decoded in ``deepzip.models.squeezedet.decode_detections``.
+
+Segmentation scenes are mostly background (MNIST scenes: about 94% of the pixels), so a plain
+per-pixel cross-entropy is minimised early by predicting background everywhere. The two
+segmentation papers weight the loss per class (``class_weights``): ENet (Paszke et al. 2016, §4)
+by ``1 / ln(c + p_class)`` with ``c = 1.02``, ``p`` the class's share of all pixels; SegNet
+(Badrinarayanan et al. 2017, §4, after Eigen & Fergus 2015) by median frequency balancing,
+``median(f) / f_class`` with ``f`` the class's pixels over the pixels of the images that hold it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,17 @@ import numpy as np
 
 from deepzip.metrics import box_iou
 
-__all__ = ["BoxTargets", "Detections", "non_maximum_suppression", "pixel_classes"]
+__all__ = [
+    "CLASS_WEIGHTINGS",
+    "BoxTargets",
+    "Detections",
+    "class_weights",
+    "non_maximum_suppression",
+    "pixel_classes",
+]
+
+#: The per-class loss weightings ``class_weights`` computes.
+CLASS_WEIGHTINGS = ("enet", "median-frequency")
 
 
 class Detections(NamedTuple):
@@ -66,3 +83,32 @@ def non_maximum_suppression(
         keep.append(int(index))
         suppressed[position + 1 :] |= overlaps[index, order[position + 1 :]] > iou_threshold
     return np.asarray(keep, dtype=np.int64)
+
+
+def class_weights(masks, num_classes: int, weighting: str) -> np.ndarray:
+    """Per-class loss weights float32 ``(num_classes,)`` from training masks ``(N, H, W)`` of
+    class indices (numpy or torch), by ``weighting``: ``"enet"`` or ``"median-frequency"``
+    (module docstring). A class no training pixel has gets weight 0 under median frequency
+    (it has no frequency); the median is over the classes present."""
+    if weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"weighting {weighting!r} is not one of {CLASS_WEIGHTINGS}")
+    if hasattr(masks, "detach"):
+        masks = masks.detach().cpu().numpy()
+    masks = np.asarray(masks).astype(np.int64)
+    if masks.ndim != 3 or masks.size == 0:
+        raise ValueError(f"expected non-empty masks (N, H, W), got shape {masks.shape}")
+    if masks.min() < 0 or masks.max() >= num_classes:
+        raise ValueError(f"masks hold classes outside 0..{num_classes - 1}")
+    counts = np.bincount(masks.ravel(), minlength=num_classes).astype(np.float64)
+    if weighting == "enet":
+        return (1.0 / np.log(1.02 + counts / counts.sum())).astype(np.float32)
+    per_image = masks.reshape(len(masks), -1)
+    holding = np.zeros(num_classes)  # images that hold each class
+    for row in per_image:
+        holding[np.unique(row)] += 1
+    present = counts > 0
+    frequency = np.zeros(num_classes)
+    frequency[present] = counts[present] / (holding[present] * per_image.shape[1])
+    weights = np.zeros(num_classes)
+    weights[present] = np.median(frequency[present]) / frequency[present]
+    return weights.astype(np.float32)

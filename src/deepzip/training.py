@@ -35,7 +35,8 @@ def _to(value: Any, device: torch.device) -> Any:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """SGD with momentum; ``schedule`` anneals the learning rate over all steps of the run;
+    """SGD with momentum (or Adam, ``optimizer="adam"``, as ENet's authors train it; then
+    ``momentum`` is unused); ``schedule`` anneals the learning rate over all steps of the run;
     ``max_grad_norm`` clips the gradients' global norm before each step (SqueezeDet's training
     clips at 1: its confidence terms, weighted 75 and 100, otherwise throw the box deltas off)."""
 
@@ -47,6 +48,7 @@ class TrainConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     seed: int = 0
     max_grad_norm: float | None = None
+    optimizer: Literal["sgd", "adam"] = "sgd"
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -59,6 +61,8 @@ class TrainConfig:
             raise ValueError(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
 
     def retraining(self, epochs: int, lr_factor: float = 0.1) -> TrainConfig:
         """The config for retraining after pruning: by default 1/10 of the learning rate."""
@@ -200,13 +204,18 @@ def train_batches(
     on_batch: BatchCallback | None = None,
     loss_fn: LossFn | None = None,
 ) -> float:
-    """The SGD loop over any source of batches: ``batches()`` yields one epoch of (inputs,
+    """The training loop over any source of batches: ``batches()`` yields one epoch of (inputs,
     targets), e.g. a torch ``DataLoader``; returns the summed loss × batch size of the last
     epoch. ``config.batch_size`` is the loader's business here."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    if config.optimizer == "adam":
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(
+            params, lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     total = steps_per_epoch * config.epochs
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = model_device(model)

@@ -17,7 +17,7 @@ SCALED = {
     "mobilenet-v1": 78_730,
     "mobilenet-v2": 51_114,
     "lstm": 82_186,
-    "enet": 33_997,
+    "enet": 35_457,
     "segnet": 122_411,
     "squeezedet": 109_341,
 }

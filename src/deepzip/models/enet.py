@@ -231,10 +231,13 @@ def enet_published(num_classes: int = 19, in_channels: int = 3) -> ENet:
 
 
 def enet(num_classes: int = 11, in_channels: int = 1) -> ENet:
-    """Scaled ENet for (N, 1, 64, 64) scenes, output (N, 11, 64, 64); 33,997 parameters.
+    """Scaled ENet for (N, 1, 64, 64) scenes, output (N, 11, 64, 64); 35,457 parameters.
 
-    Widths 8, 32, 64 (instead of 16, 64, 128); stage 1 has two bottlenecks; stage 2 is regular,
-    dilated 2, asymmetric 5, dilated 4 (no stage 3); one bottleneck after each upsampling.
+    Widths 16, 32, 64 (instead of 16, 64, 128); stage 1 has two bottlenecks; stage 2 is regular,
+    dilated 2, asymmetric 5, dilated 4 (no stage 3); one bottleneck after each upsampling. The
+    first width stays the paper's 16: at 8, the last decoder stage works through 2 internal
+    channels, and on the scenes the digits' classes were learnt far more slowly (with the
+    background's loss left out, 22% of digit pixels right after 4 epochs against 37% at 16).
     """
     stage2 = [("regular", 1), ("dilated", 2), ("asymmetric", 1), ("dilated", 4)]
-    return ENet(num_classes, in_channels, (8, 32, 64), 2, stage2, False, (1, 1))
+    return ENet(num_classes, in_channels, (16, 32, 64), 2, stage2, False, (1, 1))

@@ -367,14 +367,22 @@ def machine_info(threads: int) -> dict:
     }
 
 
-def write_json(path: Path, benchmark: str, threads: int, info: dict, **figures) -> None:
-    """A benchmark's JSON: its name, date, command, the threads every method had, the machine
-    (``machine_info``, taken while the threads were set), then its figures; ``wrote PATH``."""
+def write_json(
+    path: Path,
+    benchmark: str,
+    threads: int,
+    info: dict,
+    methods: tuple[str, ...] = ("engine", "torch dense"),
+    **figures,
+) -> None:
+    """A benchmark's JSON: its name, date, command, the threads every method had (``methods``, all
+    at ``threads``), the machine (``machine_info``, taken while the threads were set), then its
+    figures; ``wrote PATH``."""
     result = {
         "benchmark": benchmark,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", *sys.argv]),
-        "threads": {"engine": threads, "torch dense": threads},
+        "threads": {method: threads for method in methods},
         "machine": info,
         **figures,
     }

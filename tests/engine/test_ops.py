@@ -148,6 +148,19 @@ def test_max_pool2d_ties_and_zeros_pick_the_first():
     np.testing.assert_array_equal(indices, want_indices.numpy())
 
 
+def test_max_pool2d_propagates_a_nan_as_torch():
+    x = data((1, 2, 5, 6), 3)
+    x[0, 1, 2, 3] = np.nan
+    attrs = {"kernel": (3, 3), "stride": (2, 2), "padding": (1, 1), "dilation": (1, 1),
+             "ceil_mode": True}  # fmt: skip
+    want, want_indices = F.max_pool2d(t(x), (3, 3), (2, 2), (1, 1), 1, True, True)
+    assert np.isnan(want.numpy()).any()
+    values, indices = run("max_pool2d", attrs, x, outputs=2)
+    np.testing.assert_array_equal(values, want.numpy())
+    np.testing.assert_array_equal(indices, want_indices.numpy())
+    np.testing.assert_array_equal(run("max_pool2d", attrs, x), want.numpy())
+
+
 AVG_POOLS = [
     # kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, H, W
     ((2, 2), (2, 2), (0, 0), False, True, 0, 6, 6),
@@ -175,6 +188,7 @@ def test_avg_pool2d(kernel, stride, padding, ceil, include, divisor, h, w, batch
     [
         ((5, 3, 7, 5), (3, 2)),
         ((1, 1, 4, 4), (1, 1)),
+        ((3, 5, 7, 3), (1, 1)),  # global pooling: one mean per plane
         ((2, 2, 2, 3), (5, 4)),
         ((1, 2, 9, 9), (9, 9)),
     ],
@@ -335,6 +349,7 @@ def test_random_pools_against_torch(
     want, want_indices = F.max_pool2d(t(x), kernel, stride, padding, dilation, ceil, True)
     assert_close(values, want)
     np.testing.assert_array_equal(indices, want_indices.numpy())
+    assert_close(run("max_pool2d", attrs, x), want)  # the values alone: another path
     if all(s + 2 * p >= k for s, p, k in zip(size, padding, kernel)):
         attrs = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil,
                  "count_include_pad": include, "divisor_override": 0}  # fmt: skip

@@ -7,10 +7,14 @@ Inference Engine on Compressed Deep Neural Network").
   stored entries, decode weights through the codebook and fuse bias and ReLU; ``_fixed16``
   variants in EIE's 16-bit fixed point.
 - ``decode_columns``: the stored weights of chosen columns only (an embedding lookup).
+- ``sparse_conv`` / ``depthwise_conv``: convolutions straight from the layouts without im2col
+  (a 1x1 convolution is the sparse matrix times the activation map as it lies), with their slow
+  references ``conv_reference`` / ``depthwise_reference``.
 - ``Engine``: runs a whole stored network graph (``Engine.load(path)`` for a .dzip file): weight
   ops through the compressed layers (``weights``, ``lstm``), every other op in numpy (``ops``).
 """
 
+from deepzip.engine.conv import conv_reference, depthwise_conv, depthwise_reference, sparse_conv
 from deepzip.engine.layout import EngineLayer, default_pes
 from deepzip.engine.product import (
     decode_columns,
@@ -30,9 +34,13 @@ __all__ = [
     "Engine",
     "EngineLayer",
     "LayerMemory",
+    "conv_reference",
     "decode_columns",
     "decode_columns_reference",
     "default_pes",
+    "depthwise_conv",
+    "depthwise_reference",
+    "sparse_conv",
     "sparse_matmul",
     "sparse_matmul_fixed16",
     "sparse_matvec",

@@ -233,7 +233,7 @@ def prepare(node: Node, params: Parameters) -> Callable[..., tuple[np.ndarray, .
 
         def pool(x: np.ndarray) -> tuple[np.ndarray, ...]:
             values, indices = max_pool2d(
-                x, a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"]
+                x, a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"], both
             )
             return (values, indices) if both else (values,)
 

@@ -10,12 +10,16 @@
 Float input gives float32 (sums in float64). The max and average pools also take the engine's
 integer fixed-point values (EIE's 16-bit arithmetic): the max is exact, the average is rounded
 half up. The window is walked offset by offset, each offset one strided slice of the whole output
-(``kh * kw`` whole-array operations rather than one reduction per tiny window).
+(``kh * kw`` whole-array operations rather than one reduction per tiny window). The float32 max
+pool's values alone (what a network reads) come from a numba kernel (``_pooling_kernels``) that
+does the same row by row, planes in parallel.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from deepzip.engine import _pooling_kernels
 
 
 def pool_output_size(
@@ -52,17 +56,40 @@ def max_pool2d(
     padding: tuple[int, int],
     dilation: tuple[int, int],
     ceil_mode: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(values, indices)``: the maxima of ``x`` ``(..., H, W)`` and their int64 flat indices."""
+    with_indices: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, indices)``: the maxima of ``x`` ``(..., H, W)`` and their int64 flat indices
+    (None unless ``with_indices``: the values alone are, for float32, one numba kernel
+    (``_pooling_kernels``), otherwise one ``np.maximum`` per offset, which propagates a NaN as
+    torch does; every window holds at least one input value)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     height, width = x.shape[-2:]
     oh = pool_output_size(height, kh, sh, ph, dh, ceil_mode)
     ow = pool_output_size(width, kw, sw, pw, dw, ceil_mode)
+    if not with_indices and x.dtype == np.float32:
+        planes = np.ascontiguousarray(x).reshape(-1, height, width)
+        values = np.empty((planes.shape[0], oh, ow), dtype=np.float32)
+        _pooling_kernels.max_pool_float32(planes, kh, kw, sh, sw, ph, pw, dh, dw, values)
+        return values.reshape(*x.shape[:-2], oh, ow), None
     floating = np.issubdtype(x.dtype, np.floating)
     lowest = -np.inf if floating else np.iinfo(x.dtype).min
     bottom = _tail(oh, sh, ph, dh * (kh - 1), height)
     right = _tail(ow, sw, pw, dw * (kw - 1), width)
     xp = _padded(x, ((ph, bottom), (pw, right)), lowest)
+    if not with_indices:
+        values = None
+        for i in range(kh):
+            for j in range(kw):
+                candidate = xp[
+                    ...,
+                    i * dh : i * dh + (oh - 1) * sh + 1 : sh,
+                    j * dw : j * dw + (ow - 1) * sw + 1 : sw,
+                ]
+                if values is None:
+                    values = candidate.copy()
+                else:
+                    np.maximum(values, candidate, out=values)
+        return values, None
     h_start = np.arange(oh) * sh - ph
     w_start = np.arange(ow) * sw - pw
     # torch starts each window at its first position inside the input (on the dilated grid).
@@ -152,7 +179,11 @@ def avg_pool2d(
 
 
 def adaptive_avg_pool2d(x: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
-    """torch's ``adaptive_avg_pool2d`` of ``x`` ``(..., H, W)``: separable window means."""
+    """torch's ``adaptive_avg_pool2d`` of ``x`` ``(..., H, W)``: separable window means (one
+    mean of each whole plane for a ``(1, 1)`` output, a classifier's global pooling)."""
+    if tuple(output_size) == (1, 1):
+        planes = x.reshape(*x.shape[:-2], -1)
+        return planes.mean(axis=-1, dtype=np.float64).astype(np.float32)[..., None, None]
     for axis, out in ((-2, output_size[0]), (-1, output_size[1])):
         size = x.shape[axis]
         if out < 1:

@@ -5,10 +5,15 @@ of that matrix with a batch of columns (``parameters.product``); a compressed we
 decoded into a dense tensor:
 
 - ``linear`` on any leading dimensions: the last axis is the columns' axis;
-- ``conv1d`` / ``conv2d``: **im2col over the compressed weights**: the input's patches are the
-  columns of the product, so zero patch values (a ReLU's) are skipped as EIE skips zero
-  activations; stride, asymmetric ``pads``, dilation and groups (a group is a block of rows, one
-  layout each; depthwise is one group per channel). A conv1d is a conv2d of height 1;
+- ``conv1d`` / ``conv2d``: stride, asymmetric ``pads``, dilation and groups (a group is a block
+  of rows, one layout each); a conv1d is a conv2d of height 1. In float32 they run **directly**
+  (``conv``), without im2col: a compressed weight's matrix times contiguous runs of the input's
+  zero-padded phases (for a **1x1** convolution, each sample's activation map as it lies), a
+  plain 1x1 weight as one matmul, and a **depthwise** convolution (one input channel per group)
+  from one layout of its whole ``(out, kh * kw)`` matrix (or its plain weight), each PE
+  convolving its own channels' planes. A plain kxk weight, and fixed point, run as
+  **im2col over the compressed weights**: the input's patches are the columns of the product,
+  so zero patch values (a ReLU's) are skipped as EIE skips zero activations;
 - ``conv_transpose2d``: the product over the input channels gives each input position's window,
   which ``col2im`` adds into the output (a group is a block of columns); the bias is a plain
   tensor, added after;
@@ -16,7 +21,8 @@ decoded into a dense tensor:
 
 Values are batch-first, as in torch. The products' columns are ordered sample by sample, so a
 fused ReLU and the 16-bit fixed point's per-sample formats (``fixed_point``) apply per column.
-``linear`` and ``conv2d`` also run in fixed point; the others are float32 only.
+``linear`` and ``conv2d`` also run in fixed point (a depthwise convolution then builds its
+per-group layouts on first use); the others are float32 only.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepzip.engine import fixed_point as fx
+from deepzip.engine.conv import depthwise_conv, sparse_conv
 from deepzip.engine.parameters import DenseMatrix, Parameters, product, product_fixed16
 from deepzip.engine.product import decode_columns
 from deepzip.engine.spatial import col2im, im2col
@@ -37,35 +44,47 @@ class MatrixOp:
     def __init__(self, node: Node, params: Parameters) -> None:
         self.node = node
         self.relu = False
-        groups = node.attrs.get("groups", 1)
-        self.parts = params.matrix(node.layer, "weight", node.op, groups)
+        self.groups = node.attrs.get("groups", 1)
         shape = params.weight_shape(node.layer, "weight")
         self.kernel = (1, shape[2]) if node.op == "conv1d" else tuple(shape[2:4])
+        # The direct float32 path (``conv``), if any: "depthwise" (one input channel per group),
+        # "pointwise" (1x1) or "conv" (a compressed kxk weight); None: im2col (linear too).
+        self.direct = None
+        if node.op != "linear":
+            if self.groups > 1 and shape[1] == 1:
+                self.direct = "depthwise"
+            elif self.kernel == (1, 1):
+                self.direct = "pointwise"
+            elif params.compressed(node.layer, "weight") is not None:
+                self.direct = "conv"
+        self._params = params
+        # Depthwise: one layout of the whole matrix; otherwise one per group.
+        self.parts = params.matrix(
+            node.layer, "weight", node.op, 1 if self.direct == "depthwise" else self.groups
+        )
         self._fixed: tuple[list[np.ndarray], int] | None = None
+
+    def group_parts(self) -> list:
+        """One matrix block per group (what im2col and fixed point run on)."""
+        if self.direct != "depthwise":
+            return self.parts
+        node = self.node
+        return self._params.matrix(node.layer, "weight", node.op, self.groups)
 
     # -- columns in, columns out -----------------------------------------------------------------
 
     def _columns(self, x: np.ndarray) -> tuple[list[np.ndarray], tuple]:
         """The product's inputs, one ``(cols, m)`` array per group, and what ``_assemble`` needs."""
+        parts = self.group_parts()
         if self.node.op == "linear":
-            cols = self.parts[0].shape[1]
+            cols = parts[0].shape[1]
             if x.ndim < 2 or x.shape[-1] != cols:
                 raise ValueError(f"needs inputs (N, ..., {cols}), got shape {x.shape}")
             return [np.ascontiguousarray(x.reshape(-1, cols).T)], x.shape[:-1]
-        attrs = self.node.attrs
-        if self.node.op == "conv1d":
-            if x.ndim != 3:
-                raise ValueError(f"needs inputs (N, C, L), got shape {x.shape}")
-            x = x[:, :, None, :]
-            stride, dilation = (1, *attrs["stride"]), (1, *attrs["dilation"])
-            pads = (0, attrs["pads"][0], 0, attrs["pads"][1])
-        else:
-            if x.ndim != 4:
-                raise ValueError(f"needs inputs (N, C, H, W), got shape {x.shape}")
-            stride, dilation, pads = attrs["stride"], attrs["dilation"], attrs["pads"]
-        groups = len(self.parts)
+        x, stride, dilation, pads = self._spatial(x)
+        groups = len(parts)
         kh, kw = self.kernel
-        channels = self.parts[0].shape[1] // (kh * kw)
+        channels = parts[0].shape[1] // (kh * kw)
         if x.shape[1] != channels * groups:
             raise ValueError(f"needs {channels * groups} input channels, got {x.shape[1]}")
         columns = []
@@ -75,6 +94,19 @@ class MatrixOp:
             )
             columns.append(patches)
         return columns, (x.shape[0], *out_size)
+
+    def _spatial(self, x: np.ndarray) -> tuple[np.ndarray, tuple, tuple, tuple]:
+        """A convolution's input as ``(N, C, H, W)`` (a conv1d's with ``H = 1``), and its stride,
+        dilation and pads (top, left, bottom, right) in two dimensions."""
+        attrs = self.node.attrs
+        if self.node.op == "conv1d":
+            if x.ndim != 3:
+                raise ValueError(f"needs inputs (N, C, L), got shape {x.shape}")
+            stride, dilation = (1, *attrs["stride"]), (1, *attrs["dilation"])
+            return x[:, :, None, :], stride, dilation, (0, attrs["pads"][0], 0, attrs["pads"][1])
+        if x.ndim != 4:
+            raise ValueError(f"needs inputs (N, C, H, W), got shape {x.shape}")
+        return x, attrs["stride"], attrs["dilation"], attrs["pads"]
 
     def _assemble(self, ys: list[np.ndarray], layout: tuple) -> np.ndarray:
         y = ys[0] if len(ys) == 1 else np.concatenate(ys)
@@ -87,23 +119,59 @@ class MatrixOp:
     # -- float32 and fixed point -----------------------------------------------------------------
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        columns, layout = self._columns(np.asarray(x, dtype=np.float32))
+        x = np.asarray(x, dtype=np.float32)
+        if self.direct is not None:
+            return self._run_direct(x)
+        columns, layout = self._columns(x)
         return self._assemble(
             [product(p, c, self.relu) for p, c in zip(self.parts, columns)], layout
         )
+
+    def _run_direct(self, x: np.ndarray) -> np.ndarray:
+        """A convolution without im2col (``conv``)."""
+        maps, stride, dilation, pads = self._spatial(x)
+        geometry = (self.kernel, tuple(stride), tuple(pads), tuple(dilation))
+        if self.direct == "depthwise":
+            if maps.shape[1] != self.groups:
+                raise ValueError(f"needs {self.groups} input channels, got {maps.shape[1]}")
+            y = depthwise_conv(self.parts[0], maps, *geometry, self.relu)
+        elif isinstance(self.parts[0], DenseMatrix):
+            y = self._pointwise_dense(maps, geometry[1], geometry[2])
+        else:
+            y = sparse_conv(self.parts, maps, *geometry, self.relu)
+        return y[:, :, 0, :] if self.node.op == "conv1d" else y
+
+    def _pointwise_dense(self, maps: np.ndarray, stride: tuple, pads: tuple) -> np.ndarray:
+        """A plain 1x1 weight: one matmul per group over the maps ``(N, C, H * W)``."""
+        if any(pads):
+            top, left, bottom, right = pads
+            maps = np.pad(maps, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        maps = maps[:, :, :: stride[0], :: stride[1]]
+        batch, channels, height, width = maps.shape
+        cols = self.parts[0].shape[1]
+        if channels != cols * len(self.parts):
+            raise ValueError(f"needs {cols * len(self.parts)} input channels, got {channels}")
+        flat = maps.reshape(batch, channels, height * width)
+        ys = []
+        for g, part in enumerate(self.parts):
+            y = part.weight @ flat[:, g * cols : (g + 1) * cols]
+            if part.bias is not None:
+                y += part.bias[:, None]
+            ys.append(np.maximum(y, 0, out=y) if self.relu else y)
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys, axis=1)
+        return y.reshape(batch, -1, height, width)
 
     def fixed_weights(self) -> tuple[list[np.ndarray], int]:
         """The int16 codebook (compressed) or weight (plain) of each part, and their shared
         fractional bits."""
         if self._fixed is None:
-            if isinstance(self.parts[0], DenseMatrix):
-                _, frac = fx.quantize_weights(
-                    np.concatenate([p.weight.ravel() for p in self.parts])
-                )
-                weights = [np.rint(p.weight * 2.0**frac).astype(np.int16) for p in self.parts]
+            parts = self.group_parts()
+            if isinstance(parts[0], DenseMatrix):
+                _, frac = fx.quantize_weights(np.concatenate([p.weight.ravel() for p in parts]))
+                weights = [np.rint(p.weight * 2.0**frac).astype(np.int16) for p in parts]
             else:
-                codebook, frac = fx.quantize_weights(self.parts[0].codebook)  # parts share it
-                weights = [codebook] * len(self.parts)
+                codebook, frac = fx.quantize_weights(parts[0].codebook)  # parts share it
+                weights = [codebook] * len(parts)
             self._fixed = (weights, frac)
         return self._fixed
 
@@ -115,7 +183,7 @@ class MatrixOp:
         scales = np.repeat(fx.bias_scales(weight_frac, frac), per_sample)
         ys = [
             product_fixed16(p, w, c, scales, self.relu)
-            for p, w, c in zip(self.parts, weights, columns)
+            for p, w, c in zip(self.group_parts(), weights, columns)
         ]
         return fx.Fixed(self._assemble(ys, layout), frac + weight_frac)
 

@@ -1,0 +1,373 @@
+"""Numba kernels of the engine's direct convolutions (no im2col): sparse and depthwise.
+
+Both run over the EIE layout of ``layout.EngineLayer`` (rows interleaved over ``pes`` processing
+elements, CSC per PE with relative row indices and filler zeros; see ``_kernels``), with a
+``prange`` over PEs: a PE owns whole output channels, so no two threads write one output.
+
+Both see a strided, padded convolution as stride-1 products over **phases**: the zero-padded
+input plane split into ``sh * sw`` planes ``(hq, wq)``, phase ``(a, b)`` holding the padded
+input's rows ``a, a + sh, ...`` and columns ``b, b + sw, ...``. Tap ``(i, j)`` of output
+``(oh, ow)`` reads the padded input at ``(oh * sh + i * dh, ow * sw + j * dw)``, which is phase
+``(i * dh % sh, j * dw % sw)`` at ``(oh + i * dh // sh, ow + j * dw // sw)``: so over the output
+positions laid out ``wq`` apart, ``oh * wq + ow`` (the last ``wq - OW`` of each row computed and
+dropped), every tap reads one contiguous run of one phase. A 1x1 convolution of stride 1 without
+padding is the case ``phase = input``.
+
+**Sparse** (``conv_float32``): the layer's matrix ``(out, C * kh * kw)`` times those runs, one run
+per column (``sources``). Each PE first decodes its entries (code through the codebook, filler
+zeros dropped, relative index to a local row; regrouped by block of rows when its rows take
+several accumulator blocks); then per sample, per tile of ``tile`` positions and per block of
+``block_rows`` local rows it keeps an accumulator of ``block_rows x tile`` values (sized by the
+wrapper to stay in cache), starts it at the bias, and for every column whose input tile is not
+all zero (EIE's skipped activation, here a tile of a run) adds ``w * x_tile`` into the row of
+every stored entry, two entries per pass over the tile: a contiguous update that vectorises,
+over whole ``BLOCK``s of positions (the input tile's tail padded with zeros, so a narrow tile
+still runs at full vector width). Then the fused ReLU and the store. For a 1x1 convolution the
+input is the ``(C, H * W)`` map as it lies: sparse weights times the dense activation map without
+copies (Elsen et al. 2020).
+
+**Depthwise** (``depthwise_float32``): the layer is the ``(C_out, kh * kw)`` matrix of a
+convolution with one input channel per group (row ``c``: channel ``c``'s taps; ``C_out`` is
+``multiplier x C_in``, output channel ``c`` reading input channel ``c // multiplier``). Each PE
+regroups its stored entries by channel (a counting sort, fillers dropped: only the kept taps
+remain), then for each of its channels copies the input plane into its phases (a buffer whose
+padding stays zero from one channel to the next) and adds, block of output rows by block, the
+kept taps' weights times their runs, three taps per contiguous loop over a block that stays in
+L1. ``depthwise_dense_float32`` does the same for a plain (uncompressed) weight.
+
+Products and sums may fuse into FMAs (``fastmath={"contract"}``, nothing else of fastmath).
+
+Arrays are C-contiguous float32 (activations, codebook, bias; an empty bias means none); the
+wrappers in ``conv`` validate them and guarantee that every run lies inside its array. Indices
+in the loops are uint64 as in ``_kernels``: a signed index (numba checks it for wraparound) turns
+the contiguous loads and stores into gathers and scatters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+
+BLOCK = 64
+"""Positions per vector block of the sparse kernel's update (four 16-wide vectors)."""
+_BLOCK = np.uint64(BLOCK)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparse: x (N, L) float32 (each sample's phases), y (N, R, S) float32
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _decode_blocks(
+    codes, gaps, gap_shift, code_mask, col_ptr, codebook, p, local_rows, block_rows, tile
+):
+    """PE ``p``'s kept entries (its ``local_rows`` rows) regrouped by block of ``block_rows``
+    local rows, column by column within a block (a counting sort; filler zeros dropped):
+    ``(first, offsets, weights)``, where block ``k``'s column ``j`` is
+    ``first[k * cols + j]:first[k * cols + j + 1]``, ``offsets`` (uint64) is the entry's row
+    within its block times ``tile`` and ``weights`` its decoded weight."""
+    cols = col_ptr.shape[1] - 1
+    blocks = max(1, (local_rows + block_rows - 1) // block_rows)
+    first = np.zeros(blocks * cols + 1, dtype=np.int64)
+    if blocks == 1:  # the entries in their own order, in one branch-free pass
+        stored = col_ptr[p, cols] - col_ptr[p, 0]
+        offsets = np.empty(stored, dtype=np.uint64)
+        weights = np.empty(stored, dtype=np.float32)
+        n = 0
+        for j in range(cols):
+            row = _ZERO
+            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+                row += np.uint64(gaps[k]) >> gap_shift
+                code = np.uint64(codes[k]) & code_mask
+                offsets[n] = row * tile
+                weights[n] = codebook[code]
+                n += code != 0  # a filler's slot is taken by the next entry
+                row += _ONE
+            first[j + 1] = n
+        return first, offsets, weights
+    # Rows rise within a column, so its block advances by counting, not by dividing.
+    urows = np.uint64(block_rows)
+    ucols = np.uint64(cols)
+    for j in range(cols):
+        row, at = _ZERO, np.uint64(j) + _ONE  # row within its block, the block's column
+        for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+            row += np.uint64(gaps[k]) >> gap_shift
+            while row >= urows:
+                row -= urows
+                at += ucols
+            first[at] += (np.uint64(codes[k]) & code_mask) != 0
+            row += _ONE
+    for i in range(blocks * cols):
+        first[i + 1] += first[i]
+    fill = first[:-1].copy()
+    offsets = np.empty(first[-1], dtype=np.uint64)
+    weights = np.empty(first[-1], dtype=np.float32)
+    for j in range(cols):
+        row, at = _ZERO, np.uint64(j)
+        for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+            row += np.uint64(gaps[k]) >> gap_shift
+            while row >= urows:
+                row -= urows
+                at += ucols
+            code = np.uint64(codes[k]) & code_mask
+            if code:
+                offsets[fill[at]] = row * tile
+                weights[fill[at]] = codebook[code]
+                fill[at] += 1
+            row += _ONE
+    return first, offsets, weights
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def conv_float32(
+    codes, gaps, code_mask, gap_shift, col_ptr, codebook, bias, relu, rows, x, sources, size, y,
+    row0, tile, block_rows,
+):  # fmt: skip
+    """``y[n, row0 + r, s] = act(sum_j W[r, j] x[n, sources[j] + s] + bias[r])`` for the layer's
+    ``rows`` rows, every sample ``n`` and position ``s < size``: column ``j`` of the layer reads
+    the run of ``x`` ``(N, L)`` that starts at ``sources[j]`` (int64 ``(cols,)``). ``tile``:
+    positions per accumulator tile (a multiple of ``BLOCK``); ``block_rows``: local rows per
+    accumulator block."""
+    pes = col_ptr.shape[0]
+    cols = col_ptr.shape[1] - 1
+    batch = x.shape[0]
+    shift = np.uint64(gap_shift)
+    cmask = np.uint64(code_mask)
+    utile = np.uint64(tile)
+    for p in prange(pes):
+        mine = (rows - p + pes - 1) // pes  # the PE's local rows
+        first, offsets, weights = _decode_blocks(
+            codes, gaps, shift, cmask, col_ptr, codebook, p, mine, block_rows, utile
+        )
+        acc = np.empty(block_rows * tile, dtype=np.float32)
+        xt = np.empty(tile, dtype=np.float32)
+        for b in range(batch):
+            for s0 in range(0, size, tile):
+                width = np.uint64(min(tile, size - s0))
+                # The update runs over whole vector blocks, the input's tail padded with zeros:
+                # a narrow last tile (a 7x7 map) still runs at full vector width.
+                span = (width + _BLOCK - _ONE) // _BLOCK * _BLOCK
+                at0 = np.uint64(s0)
+                for local0 in range(0, mine, block_rows):
+                    count = min(block_rows, mine - local0)
+                    k = local0 // block_rows
+                    for local in range(count):
+                        r = (local0 + local) * pes + p
+                        beta = bias[r] if bias.shape[0] else np.float32(0.0)
+                        at = np.uint64(local) * utile
+                        for i in range(width):
+                            acc[at + i] = beta
+                    for j in range(cols):
+                        lo, hi = first[k * cols + j], first[k * cols + j + 1]
+                        if lo == hi:
+                            continue  # no stored weight here: not even a load
+                        source = np.uint64(sources[j] + s0)
+                        nonzero = False
+                        for i in range(width):
+                            v = x[b, source + i]
+                            xt[i] = v
+                            nonzero |= v != 0
+                        if not nonzero:
+                            continue  # an all-zero tile of the input: skipped, as EIE does
+                        for i in range(width, span):
+                            xt[i] = 0.0
+                        e = lo
+                        while e + 2 <= hi:  # two rows per pass: one load of the input each
+                            at, at1 = offsets[e], offsets[e + 1]
+                            w, w1 = weights[e], weights[e + 1]
+                            for i in range(span):
+                                v = xt[i]
+                                acc[at + i] += w * v
+                                acc[at1 + i] += w1 * v
+                            e += 2
+                        if e < hi:
+                            at, w = offsets[e], weights[e]
+                            for i in range(span):
+                                acc[at + i] += w * xt[i]
+                    for local in range(count):
+                        out = row0 + (local0 + local) * pes + p
+                        at = np.uint64(local) * utile
+                        for i in range(width):
+                            v = acc[at + i]
+                            if relu and v < 0:
+                                v = np.float32(0.0)
+                            y[b, out, at0 + i] = v
+
+
+# ---------------------------------------------------------------------------------------------
+# Depthwise: x (N, C_in, H, W) float32, y (N, C_out, OH, OW) float32
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _phases(x, n, c_in, sh, sw, top, left, hq, wq, phase, row):
+    """Copy the zero-padded input plane ``x[n, c_in]`` into its ``sh * sw`` phases: phase
+    ``(a, b)`` is ``phase[(a * sw + b) * hq * wq:]``, ``(hq, wq)``, whose ``(u, v)`` is the padded
+    input's ``(u * sh + a, v * sw + b)``. ``phase`` and ``row`` (``sw * wq``) come zeroed and only
+    the input's values are written, so what is padding stays zero from one plane to the next."""
+    height, width = x.shape[2], x.shape[3]
+    size = np.uint64(hq * wq)
+    uwq = np.uint64(wq)
+    count = np.uint64(max(min(width, sw * wq - left), 0))
+    u, a = divmod(top, sh)  # input row ih is phase row u of phase (a, .): counted, not divided
+    for ih in range(height):
+        if ih:
+            a += 1
+            if a == sh:
+                a, u = 0, u + 1
+        if u >= hq:
+            break  # rows below the last one the output reads
+        at = np.uint64((a * sw * hq + u) * wq)
+        if sw == 1:
+            at += np.uint64(left)
+            for v in range(count):
+                phase[at + v] = x[n, c_in, ih, v]
+            continue
+        start = np.uint64(left)
+        for v in range(count):
+            row[start + v] = x[n, c_in, ih, v]
+        if sw == 2:  # both phases in one loop: one interleaved load group
+            for v in range(uwq):
+                phase[at + v] = row[2 * v]
+                phase[at + size + v] = row[2 * v + _ONE]
+        else:
+            for b in range(sw):
+                for v in range(uwq):
+                    phase[at + np.uint64(b) * size + v] = row[v * np.uint64(sw) + np.uint64(b)]
+
+
+@njit(cache=True, inline="always")
+def _depthwise_plane(phase, wq, offsets, weights, lo, hi, beta, relu, y, n, c_out, ext, block):
+    """The output plane ``y[n, c_out]`` from the input's phases and the channel's kept taps
+    ``lo:hi`` (``offsets``: where in ``phase`` a tap reads output ``(0, 0)``'s input; ``weights``),
+    ``block`` output rows at a time in ``ext``: over a block of rows (``wq`` apart, the last
+    ``wq - OW`` columns of each row unused) a tap's update is one contiguous loop, run over whole
+    vector blocks (``ext`` and ``phase`` have ``BLOCK`` values of slack past their end): a small
+    plane (7x7: 61 values) then runs at full vector width rather than element by element."""
+    out_h, out_w = y.shape[2], y.shape[3]
+    uow = np.uint64(out_w)
+    for oh0 in range(0, out_h, block):
+        rows = min(block, out_h - oh0)
+        length = np.uint64((rows - 1) * wq + out_w)
+        length = (length + _BLOCK - _ONE) // _BLOCK * _BLOCK
+        base = oh0 * wq
+        for k in range(length):
+            ext[k] = beta
+        triples = lo + (hi - lo) // 3 * 3
+        for t in range(lo, triples, 3):  # three taps per pass: a third of the loads and stores
+            s0 = np.uint64(offsets[t] + base)
+            s1 = np.uint64(offsets[t + 1] + base)
+            s2 = np.uint64(offsets[t + 2] + base)
+            w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
+            for k in range(length):
+                ext[k] += w0 * phase[s0 + k] + w1 * phase[s1 + k] + w2 * phase[s2 + k]
+        for t in range(triples, hi):
+            source = np.uint64(offsets[t] + base)
+            w = weights[t]
+            for k in range(length):
+                ext[k] += w * phase[source + k]
+        for r in range(rows):
+            at = np.uint64(r * wq)
+            for ow in range(uow):
+                v = ext[at + ow]
+                if relu and v < 0:
+                    v = np.float32(0.0)
+                y[n, c_out, oh0 + r, ow] = v
+
+
+@njit(cache=True)
+def _plane_geometry(kh, kw, sh, sw, dh, dw, out_h, out_w):
+    """``(hq, wq, block, offsets)``: a phase's size (the output's plus the taps' reach in phase
+    steps), the output rows per block (``ext`` of about ``EXT_VALUES`` values) and, per tap
+    ``i * kw + j``, where in the phases it reads output ``(0, 0)``'s input."""
+    hq = out_h + (kh - 1) * dh // sh
+    wq = out_w + (kw - 1) * dw // sw
+    offsets = np.empty(kh * kw, dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            qi, a = divmod(i * dh, sh)
+            qj, b = divmod(j * dw, sw)
+            offsets[i * kw + j] = ((a * sw + b) * hq + qi) * wq + qj
+    return hq, wq, max(1, min(out_h, EXT_VALUES // wq)), offsets
+
+
+EXT_VALUES = 4096
+"""Values of a depthwise output block (16 KiB: stays in L1 while a channel's taps add into it)."""
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def depthwise_float32(
+    codes, gaps, code_mask, gap_shift, col_ptr, codebook, bias, relu, x, multiplier, kh, kw, sh,
+    sw, top, left, dh, dw, y,
+):  # fmt: skip
+    """Depthwise convolution from the layer ``(C_out, kh * kw)``: stride ``(sh, sw)``, top and left
+    padding (the bottom and right ones are in ``y``'s size), dilation ``(dh, dw)``."""
+    pes = col_ptr.shape[0]
+    cols = col_ptr.shape[1] - 1
+    channels = y.shape[1]
+    local_rows = (channels + pes - 1) // pes
+    shift = np.uint64(gap_shift)
+    cmask = np.uint64(code_mask)
+    hq, wq, block, tap_offsets = _plane_geometry(kh, kw, sh, sw, dh, dw, y.shape[2], y.shape[3])
+    for p in prange(pes):
+        # Regroup the PE's kept entries by channel (a counting sort; the column is the tap).
+        count = np.zeros(local_rows + 1, dtype=np.int64)
+        for j in range(cols):
+            row = _ZERO
+            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+                row += np.uint64(gaps[k]) >> shift
+                if np.uint64(codes[k]) & cmask:
+                    count[row + _ONE] += 1
+                row += _ONE
+        for local in range(local_rows):
+            count[local + 1] += count[local]
+        fill = count[:-1].copy()
+        offsets = np.empty(count[local_rows], dtype=np.int64)
+        weights = np.empty(count[local_rows], dtype=np.float32)
+        for j in range(cols):
+            row = _ZERO
+            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+                row += np.uint64(gaps[k]) >> shift
+                code = np.uint64(codes[k]) & cmask
+                if code:
+                    offsets[fill[row]] = tap_offsets[j]
+                    weights[fill[row]] = codebook[code]
+                    fill[row] += 1
+                row += _ONE
+        phase = np.zeros(sh * sw * hq * wq + BLOCK, dtype=np.float32)
+        row = np.zeros(sw * wq, dtype=np.float32)
+        ext = np.empty(block * wq + BLOCK, dtype=np.float32)
+        for local in range(local_rows):
+            c = local * pes + p
+            if c >= channels:
+                break
+            beta = bias[c] if bias.shape[0] else np.float32(0.0)
+            for n in range(x.shape[0]):
+                _phases(x, n, c // multiplier, sh, sw, top, left, hq, wq, phase, row)
+                _depthwise_plane(
+                    phase, wq, offsets, weights, count[local], count[local + 1], beta, relu, y,
+                    n, c, ext, block,
+                )  # fmt: skip
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def depthwise_dense_float32(
+    weight, bias, relu, x, multiplier, kh, kw, sh, sw, top, left, dh, dw, y
+):
+    """``depthwise_float32`` for a plain weight ``(C_out, kh * kw)``: every tap is kept."""
+    channels, taps = weight.shape
+    hq, wq, block, offsets = _plane_geometry(kh, kw, sh, sw, dh, dw, y.shape[2], y.shape[3])
+    for c in prange(channels):
+        phase = np.zeros(sh * sw * hq * wq + BLOCK, dtype=np.float32)
+        row = np.zeros(sw * wq, dtype=np.float32)
+        ext = np.empty(block * wq + BLOCK, dtype=np.float32)
+        beta = bias[c] if bias.shape[0] else np.float32(0.0)
+        for n in range(x.shape[0]):
+            _phases(x, n, c // multiplier, sh, sw, top, left, hq, wq, phase, row)
+            _depthwise_plane(
+                phase, wq, offsets, weight[c], 0, taps, beta, relu, y, n, c, ext, block
+            )

@@ -1,0 +1,289 @@
+"""Direct convolutions over compressed layers, without im2col: sparse and depthwise.
+
+MobileNet-style networks spend their time in 1x1 convolutions and in depthwise 3x3s (Howard et
+al. 2017). im2col (``weights``) turns a convolution into a product of its matrix with the input's
+patches, which copies the input ``kh * kw`` times (and for a 1x1 convolution only copies it), and
+splits a depthwise convolution into one tiny product per channel. Here they run directly
+(kernels and the phase layout in ``_conv_kernels``):
+
+- ``sparse_conv``: any convolution with whole input channels per group (a group is one layout, as
+  in ``weights``): the sparse ``(out, C * kh * kw)`` matrix times, per column, one contiguous run
+  of the input's zero-padded phases. For a 1x1 convolution (stride taken by subsampling, padding
+  by zero-padding, first) the run is the channel's ``H * W`` map as it lies, positions
+  contiguous: sparse weights x dense activation map without copies, as in Elsen et al. 2020
+  ("Fast Sparse ConvNets");
+- ``depthwise_conv``: one input channel per group (``multiplier`` output channels each), from
+  one layout of the whole ``(C_out, kh * kw)`` matrix (or a plain weight): each PE owns whole
+  channels and runs only their kept taps, directly on the input planes.
+
+Stride, asymmetric pads (top, left, bottom, right) and dilation everywhere. Threads as in
+``product``: a small convolution runs on the calling thread.
+
+``conv_reference`` and ``depthwise_reference`` are the slow float64 versions the tests compare
+against: the decoded weight (``product.decode_columns_reference``) and numpy slices of the
+zero-padded input, tap by tap.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+from deepzip.engine import _conv_kernels
+from deepzip.engine.layout import EngineLayer
+from deepzip.engine.parameters import DenseMatrix
+from deepzip.engine.product import (
+    SERIAL_WORK,
+    _bias,
+    _gaps,
+    _numba_threads,
+    decode_columns_reference,
+)
+from deepzip.engine.spatial import conv_output_size
+
+ACCUMULATOR_VALUES = 65_536
+"""Values of a PE's accumulator in the sparse kernel (256 KiB of float32, in L2):
+``block_rows x tile``. The tile is about this over the PE's rows, so that a block is usually all
+of them."""
+
+
+def _threads(pes: int, work: int, threads: int | None) -> int:
+    if threads is None:
+        threads = 1 if work < SERIAL_WORK else min(numba.get_num_threads(), pes)
+    return max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+
+
+def _output_size(x: np.ndarray, kernel, stride, pads, dilation) -> tuple[int, int]:
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, left, bottom, right = pads
+    if min(kh, kw, sh, sw, dh, dw) < 1 or min(pads) < 0:
+        raise ValueError(
+            f"bad kernel {kernel}, stride {stride}, dilation {dilation} or pads {pads}"
+        )
+    height, width = x.shape[2:]
+    oh = conv_output_size(height, kh, sh, top + bottom, dh)
+    ow = conv_output_size(width, kw, sw, left + right, dw)
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"a {kh}x{kw} convolution (dilation {dh}x{dw}) does not fit a {height}x{width} input"
+        )
+    return oh, ow
+
+
+def _check_maps(x: np.ndarray, channels: int) -> np.ndarray:
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"needs inputs (N, {channels}, H, W), got shape {x.shape}")
+    if x.dtype != np.float32:
+        raise ValueError(f"needs float32 inputs, got {x.dtype}")
+    return np.ascontiguousarray(x)
+
+
+def accumulator_shape(local_rows: int, positions: int) -> tuple[int, int]:
+    """``(tile, block_rows)`` of the sparse kernel for a PE of ``local_rows`` rows: the positions
+    split into as few tiles as ``ACCUMULATOR_VALUES`` over the rows allows, each a multiple of the
+    kernel's vector block and as narrow as covers them (the last tile's padding is computed
+    too); then as many rows per block as ``ACCUMULATOR_VALUES`` holds (at least one)."""
+    block = _conv_kernels.BLOCK
+    widest = max(1, ACCUMULATOR_VALUES // max(local_rows, 1) // block)  # in vector blocks
+    blocks = -(-positions // block)
+    tiles = -(-blocks // widest)
+    tile = -(-blocks // tiles) * block
+    return tile, max(1, min(local_rows, ACCUMULATOR_VALUES // tile))
+
+
+@lru_cache(maxsize=1024)
+def _plan(kernel, stride, dilation, in_size, out_size, channels, padded):
+    """What a sparse convolution's shape fixes, computed once per shape: ``(direct, hq, wq,
+    length, sources)``: whether the input is its own (only) phase, the phases' size, the values
+    per channel, and where each column of the matrix (channel ``c``, tap ``t``: column
+    ``c * kh * kw + t``) starts reading in the flattened phases (int64, read-only)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    hq, wq, _, offsets = _conv_kernels._plane_geometry(kh, kw, sh, sw, dh, dw, *out_size)
+    direct = (sh, sw) == (1, 1) and not padded and in_size == (hq, wq)
+    length = in_size[0] * in_size[1] if direct else sh * sw * hq * wq
+    sources = (np.arange(channels)[:, None] * length + offsets[None, :]).ravel()
+    size = (out_size[0] - 1) * wq + out_size[1]
+    if sources.size and sources.max() + size > channels * length:
+        raise AssertionError("a column's run would pass the end of the phases")
+    sources.flags.writeable = False
+    return direct, hq, wq, length, sources
+
+
+def phases(x: np.ndarray, stride, pads, hq: int, wq: int) -> np.ndarray:
+    """Each channel's zero-padded plane split into its ``sh * sw`` phases of ``(hq, wq)``
+    (``_conv_kernels``), float32 ``(N, C, sh * sw * hq * wq)``."""
+    (sh, sw), (top, left, bottom, right) = stride, pads
+    batch, channels = x.shape[:2]
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    out = np.zeros((batch, channels, sh, sw, hq, wq), dtype=np.float32)
+    for a in range(sh):
+        for b in range(sw):
+            part = padded[:, :, a::sh, b::sw][:, :, :hq, :wq]
+            out[:, :, a, b, : part.shape[2], : part.shape[3]] = part
+    return out.reshape(batch, channels, -1)
+
+
+def sparse_conv(
+    layers: list[EngineLayer],
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    relu: bool = False,
+    threads: int | None = None,
+) -> np.ndarray:
+    """``act(conv(x) + bias)`` for float32 ``x`` ``(N, C, H, W)``: one layer per group, each the
+    ``(out / groups, C / groups * kh * kw)`` matrix view; returns float32 ``(N, out, OH, OW)``."""
+    kernel, stride, pads, dilation = tuple(kernel), tuple(stride), tuple(pads), tuple(dilation)
+    kh, kw = kernel
+    cols = layers[0].shape[1]
+    if any(layer.shape != layers[0].shape for layer in layers):
+        raise ValueError("the groups' layers must have the same shape")
+    if cols % (kh * kw):
+        raise ValueError(f"{cols} columns are not whole {kh}x{kw} input channels")
+    x = _check_maps(x, cols // (kh * kw) * len(layers))
+    out_h, out_w = _output_size(x, kernel, stride, pads, dilation)
+    if kernel == (1, 1) and (stride != (1, 1) or any(pads)):
+        # A 1x1 convolution: pad, subsample, then stride 1 without padding.
+        top, left, bottom, right = pads
+        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        x = np.ascontiguousarray(padded[:, :, :: stride[0], :: stride[1]])
+        stride, pads = (1, 1), (0, 0, 0, 0)
+    batch, channels = x.shape[:2]
+    direct, hq, wq, length, sources = _plan(
+        kernel, stride, dilation, x.shape[2:], (out_h, out_w), channels, any(pads)
+    )
+    planes = x if direct else phases(x, stride, pads, hq, wq)
+    size = (out_h - 1) * wq + out_w  # positions computed, wq apart per output row
+    rows = layers[0].shape[0]
+    y = np.empty((batch, rows * len(layers), out_h * wq), dtype=np.float32)
+    flat = planes.reshape(batch, channels * length)
+    for g, layer in enumerate(layers):
+        tile, block_rows = accumulator_shape(layer.local_rows, size)
+        count = _threads(layer.pes, layer.n_entries * size * batch, threads)
+        with _numba_threads(count):
+            _conv_kernels.conv_float32(
+                layer.entries, _gaps(layer), layer.code_mask, layer.gap_shift, layer.col_ptr,
+                layer.codebook, _bias(layer, np.float32), relu, rows, flat,
+                sources[g * cols : (g + 1) * cols], size, y, g * rows, tile, block_rows,
+            )  # fmt: skip
+    y = y.reshape(batch, -1, out_h, wq)
+    return y if wq == out_w else np.ascontiguousarray(y[..., :out_w])
+
+
+def depthwise_conv(
+    part: EngineLayer | DenseMatrix,
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    relu: bool = False,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Depthwise ``act(conv(x) + bias)``: ``part`` is the ``(C_out, kh * kw)`` matrix (a layout
+    or a plain weight) of a convolution with ``groups == C_in``, ``x`` float32 ``(N, C_in, H, W)``,
+    ``pads`` (top, left, bottom, right); returns float32 ``(N, C_out, OH, OW)``."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, left = pads[:2]
+    out_channels, taps = part.shape
+    if taps != kh * kw:
+        raise ValueError(f"a {kh}x{kw} depthwise weight has {kh * kw} columns, got {taps}")
+    if x.ndim != 4 or x.shape[1] < 1 or out_channels % x.shape[1]:
+        raise ValueError(f"{out_channels} depthwise channels do not read inputs of {x.shape}")
+    x = _check_maps(x, x.shape[1])
+    out_h, out_w = _output_size(x, kernel, stride, pads, dilation)
+    batch, channels = x.shape[:2]
+    y = np.empty((batch, out_channels, out_h, out_w), dtype=np.float32)
+    geometry = (out_channels // channels, kh, kw, sh, sw, top, left, dh, dw)
+    work = batch * out_h * out_w
+    if isinstance(part, DenseMatrix):
+        bias = np.zeros(0, np.float32) if part.bias is None else part.bias
+        with _numba_threads(_threads(out_channels, part.weight.size * work, threads)):
+            _conv_kernels.depthwise_dense_float32(part.weight, bias, relu, x, *geometry, y)
+        return y
+    with _numba_threads(_threads(part.pes, part.n_entries * work, threads)):
+        _conv_kernels.depthwise_float32(
+            part.entries, _gaps(part), part.code_mask, part.gap_shift, part.col_ptr,
+            part.codebook, _bias(part, np.float32), relu, x, *geometry, y,
+        )  # fmt: skip
+    return y
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow references
+# ---------------------------------------------------------------------------------------------
+
+
+def _decoded(part: EngineLayer | DenseMatrix) -> tuple[np.ndarray, np.ndarray | None]:
+    """The float64 matrix and the bias of a layout (decoded slowly) or a plain weight."""
+    if isinstance(part, DenseMatrix):
+        return part.weight.astype(np.float64), part.bias
+    return decode_columns_reference(part, np.arange(part.shape[1])), part.bias
+
+
+def _windows(x: np.ndarray, kernel, stride, pads, dilation):
+    """Yield ``(i, j, window)``: the zero-padded input's values that tap ``(i, j)`` meets,
+    float64 ``(N, C, OH, OW)``."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, left, bottom, right = pads
+    x = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh = conv_output_size(x.shape[2], kh, sh, 0, dh)
+    ow = conv_output_size(x.shape[3], kw, sw, 0, dw)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
+            yield i, j, x[:, :, rows, j * dw : j * dw + (ow - 1) * sw + 1 : sw]
+
+
+def conv_reference(
+    layers: list[EngineLayer | DenseMatrix],
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    relu: bool = False,
+) -> np.ndarray:
+    """Slow float64 ``sparse_conv``: per group, the decoded weight ``(out, C, kh, kw)``, tap by
+    tap over the zero-padded input."""
+    kh, kw = kernel
+    outputs = []
+    channels = layers[0].shape[1] // (kh * kw)
+    for g, part in enumerate(layers):
+        matrix, bias = _decoded(part)
+        weight = matrix.reshape(matrix.shape[0], channels, kh, kw)
+        block = x[:, g * channels : (g + 1) * channels]
+        y = 0.0
+        for i, j, window in _windows(block, kernel, stride, pads, dilation):
+            y = y + np.einsum("oc,nchw->nohw", weight[:, :, i, j], window)
+        if bias is not None:
+            y = y + bias.astype(np.float64)[None, :, None, None]
+        outputs.append(y)
+    y = np.concatenate(outputs, axis=1)
+    return np.maximum(y, 0.0) if relu else y
+
+
+def depthwise_reference(
+    part: EngineLayer | DenseMatrix,
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    relu: bool = False,
+) -> np.ndarray:
+    """Slow float64 ``depthwise_conv``: the decoded ``(C_out, kh * kw)`` weight, tap by tap over
+    the zero-padded input; output channel ``c`` reads input channel ``c // multiplier``."""
+    kw = kernel[1]
+    weight, bias = _decoded(part)
+    multiplier = weight.shape[0] // x.shape[1]
+    y = 0.0
+    for i, j, window in _windows(x, kernel, stride, pads, dilation):
+        y = y + weight[None, :, i * kw + j, None, None] * np.repeat(window, multiplier, axis=1)
+    if bias is not None:
+        y = y + bias.astype(np.float64)[None, :, None, None]
+    return np.maximum(y, 0.0) if relu else y

@@ -50,6 +50,7 @@ from deepzip.models import CATALOGUE, build_model
 from deepzip.network import dense_state_dict, to_compressed_model
 from deepzip.prune import PruneConfig, iterative_prune
 from deepzip.share import QuantizeConfig, share_weights
+from published_sizes import seed_batchnorm
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compact_conv.json"
 TARGET = 1.5  # engine speedup over torch dense
@@ -73,22 +74,11 @@ SETTINGS = {
 COMMON = "index widths chosen per layer, 16-bit codebooks and biases, BatchNorm folded"
 
 
-def _seed_batchnorm(model: torch.nn.Module, generator: torch.Generator) -> None:
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            n = module.num_features
-            module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
-            module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
-            if module.affine:
-                module.weight.data.copy_(0.5 + torch.rand(n, generator=generator))
-                module.bias.data.copy_(0.1 * torch.randn(n, generator=generator))
-
-
 def _folded(name: str, example: torch.Tensor) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(name).eval()
     with torch.no_grad():
-        _seed_batchnorm(model, torch.Generator().manual_seed(1))
+        seed_batchnorm(model, torch.Generator().manual_seed(1))
     return fold_batchnorm(model, (example,))
 
 

@@ -50,7 +50,8 @@ SETTING = (
 PUBLISHED = [name for name, entry in CATALOGUE.items() if entry.reference is not None]
 
 
-def _seed_batchnorm(model: torch.nn.Module, generator: torch.Generator) -> None:
+def seed_batchnorm(model: torch.nn.Module, generator: torch.Generator) -> None:
+    """Seeded BatchNorm statistics and affine parameters, so that folding is not the identity."""
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             n = module.num_features
@@ -76,7 +77,7 @@ def measure(name: str, threads: int, repeat: int, directory: Path) -> dict:
     torch.manual_seed(0)
     model = build_model(name).eval()
     with torch.no_grad():
-        _seed_batchnorm(model, torch.Generator().manual_seed(1))
+        seed_batchnorm(model, torch.Generator().manual_seed(1))
     x = torch.from_numpy(np.random.default_rng(0).random((1, *entry.input_shape), np.float32))
     start = time.perf_counter()
     fold_batchnorm(model, (x,))

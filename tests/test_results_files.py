@@ -46,7 +46,7 @@ def test_recorded_results_still_hold(mnist_dir, network, point):
     np.testing.assert_array_equal(logits.argmax(1).numpy(), predicted)
 
 
-COMPACT = ["mobilenet-v1", "mobilenet-v2", "squeezenet", "lstm"]
+COMPACT = ["mobilenet-v1", "mobilenet-v2", "squeezenet", "squeezenext", "lstm"]
 
 
 @pytest.mark.parametrize("network", COMPACT)

@@ -38,12 +38,13 @@ def test_baseline_error(mnist, name, config, max_error):
     assert 1 - evaluate(model, mnist.test_x, mnist.test_y) <= max_error
 
 
-def test_demo_end_to_end(mnist_dir):
+def test_demo_end_to_end(mnist_dir, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "deepzip", "demo", "--data", str(mnist_dir), "--json"],
         capture_output=True,
         text=True,
         timeout=1200,
+        cwd=tmp_path,  # the demo writes its file in the current folder
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -72,9 +72,11 @@ SPARSE = [
 @pytest.mark.parametrize(("cin", "cout", "k", "stride", "pads", "dil", "groups", "h", "w", "n",
                           "pes"), SPARSE)  # fmt: skip
 @pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("row_kernel_positions", [0, 10**9])  # the row kernel, the column one
 def test_sparse_conv_against_torch_and_reference(
-    cin, cout, k, stride, pads, dil, groups, h, w, n, pes, relu
+    monkeypatch, cin, cout, k, stride, pads, dil, groups, h, w, n, pes, relu, row_kernel_positions
 ):
+    monkeypatch.setattr(conv, "ROW_KERNEL_POSITIONS", row_kernel_positions)
     rng = np.random.default_rng(cin * 100 + h)
     layers, weight, bias = group_layers(rng, cin, cout, k, groups, pes, bias=relu)
     x = sparse_input(rng, (n, cin, h, w), 0.7)
@@ -111,6 +113,41 @@ def test_sparse_conv_tiles_blocks_layouts_and_fillers(monkeypatch, accumulator, 
         assert_close(got, want)
         assert_close(got, conv.conv_reference([part], x[:batch], (1, 1), relu=True))
     kxk, weight = conv_weight(rng, (5, 3, 3, 3), 0.3, False, weight_bits, index_bits,
+                              empty_in=(1,))  # fmt: skip
+    part = EngineLayer.from_compressed(kxk, 3)
+    geometry = ((3, 3), (2, 1), (1, 0, 1, 2), (1, 2))
+    for batch in (1, 2):
+        got = conv.sparse_conv([part], x[:batch, :3], *geometry, threads=threads)
+        want = torch_conv(x[:batch, :3], weight, None, *geometry[1:], 1, False)
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("row_tile", [64, 128, 10**6])
+@pytest.mark.parametrize(("weight_bits", "index_bits"), [(4, 4), (8, 2), (2, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sparse_conv_row_kernel_tiles_layouts_and_fillers(monkeypatch, row_tile, weight_bits,
+                                                          index_bits, threads):  # fmt: skip
+    # The row kernel: 221 positions in tiles of 64 (the last one 29 wide), of 128 (the last one
+    # 93) or in one; rows of 0 to 20 entries (the eight-, four- and one-entry passes); the last
+    # channels' runs end at the end of the sample, so their padded blocks take the exact width;
+    # packed and split entries; narrow gaps (PE 1's local rows 1 to 5 are empty), so filler
+    # zeros; empty input and output channels.
+    monkeypatch.setattr(conv, "ROW_KERNEL_POSITIONS", 0)
+    monkeypatch.setattr(conv, "ROW_TILE", row_tile)
+    rng = np.random.default_rng(weight_bits * 10 + index_bits + 1)
+    layer, weight = conv_weight(rng, (30, 23, 1, 1), 0.5, True, weight_bits, index_bits,
+                                empty_in=(0, 4, 22), empty_out=(3, 5, 7, 9, 11))  # fmt: skip
+    part = EngineLayer.from_compressed(layer, 2)
+    if index_bits < 4:
+        assert part.n_fillers > 0
+    x = sparse_input(rng, (2, 23, 13, 17), 0.5)
+    x[:, :, 2:9] = 0.0
+    for batch in (1, 2):
+        got = conv.sparse_conv([part], x[:batch], (1, 1), relu=True, threads=threads)
+        want = torch_conv(x[:batch], weight, layer.bias, 1, (0,) * 4, 1, 1, True)
+        assert_close(got, want)
+        assert_close(got, conv.conv_reference([part], x[:batch], (1, 1), relu=True))
+    kxk, weight = conv_weight(rng, (5, 3, 3, 3), 0.6, False, weight_bits, index_bits,
                               empty_in=(1,))  # fmt: skip
     part = EngineLayer.from_compressed(kxk, 3)
     geometry = ((3, 3), (2, 1), (1, 0, 1, 2), (1, 2))

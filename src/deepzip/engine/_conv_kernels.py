@@ -26,6 +26,15 @@ still runs at full vector width). Then the fused ReLU and the store. For a 1x1 c
 input is the ``(C, H * W)`` map as it lies: sparse weights times the dense activation map without
 copies (Elsen et al. 2020).
 
+**Sparse, row by row** (``conv_rows_float32``, for maps of more than two vector blocks): the same
+product with the loops turned around, as in Elsen et al.: each PE regroups its entries by row
+(a counting sort), then per tile of positions and per output row adds the row's entries into an
+accumulator tile that stays in L1, eight entries per pass (one load and store of the accumulator
+per eight input runs, where the column kernel has one per two and keeps its accumulator in L2).
+At SqueezeNet's densities (a third kept) that is about 1.2x to 1.8x faster; the regrouping costs
+about two vector blocks' update per entry, which a small map (7x7: 49 positions) does not repay.
+It skips no all-zero input tile.
+
 **Depthwise** (``depthwise_float32``): the layer is the ``(C_out, kh * kw)`` matrix of a
 convolution with one input channel per group (row ``c``: channel ``c``'s taps; ``C_out`` is
 ``multiplier x C_in``, output channel ``c`` reading input channel ``c // multiplier``). Each PE
@@ -196,6 +205,128 @@ def conv_float32(
                             if relu and v < 0:
                                 v = np.float32(0.0)
                             y[b, out, at0 + i] = v
+
+
+@njit(cache=True, inline="always")
+def _decode_rows(codes, gaps, gap_shift, code_mask, col_ptr, codebook, sources, p, local_rows):
+    """PE ``p``'s kept entries regrouped by local row (a counting sort; filler zeros dropped),
+    columns rising within a row: ``(first, starts, weights)``, local row ``r``'s entries
+    ``first[r]:first[r + 1]``, ``starts`` (uint64) where its column's run starts in a sample
+    (``sources[j]``) and ``weights`` the decoded weights."""
+    cols = col_ptr.shape[1] - 1
+    first = np.zeros(local_rows + 1, dtype=np.int64)
+    for j in range(cols):
+        row = _ONE  # counted one slot up: the prefix sum then gives each row's first entry
+        for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+            row += np.uint64(gaps[k]) >> gap_shift
+            first[row] += (np.uint64(codes[k]) & code_mask) != 0
+            row += _ONE
+    for r in range(local_rows):
+        first[r + 1] += first[r]
+    fill = first[:-1].copy()
+    starts = np.empty(first[local_rows], dtype=np.uint64)
+    weights = np.empty(first[local_rows], dtype=np.float32)
+    for j in range(cols):
+        row = _ZERO
+        source = np.uint64(sources[j])
+        for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
+            row += np.uint64(gaps[k]) >> gap_shift
+            code = np.uint64(codes[k]) & code_mask
+            if code:
+                starts[fill[row]] = source
+                weights[fill[row]] = codebook[code]
+                fill[row] += 1
+            row += _ONE
+    return first, starts, weights
+
+
+@njit(cache=True, inline="always")
+def _add4(acc, x, a0, a1, a2, a3, w0, w1, w2, w3, count):
+    """``acc[:count] += w0 * x[a0:] + ... + w3 * x[a3:]``: four entries, one load and store of
+    the accumulator."""
+    for i in range(count):
+        acc[i] += w0 * x[a0 + i] + w1 * x[a1 + i] + w2 * x[a2 + i] + w3 * x[a3 + i]
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def conv_rows_float32(
+    codes, gaps, code_mask, gap_shift, col_ptr, codebook, bias, relu, rows, x, sources, size, y,
+    row0, tile,
+):  # fmt: skip
+    """``conv_float32`` row by row (same arguments, no ``block_rows``): per tile of ``tile``
+    positions (a multiple of ``BLOCK``) and per output row, the row's entries add into one
+    accumulator tile, eight per pass. The accumulator (``tile`` values) stays in L1 and is loaded
+    and stored once per eight entries; the inputs stream from L2. No tile of the input is
+    skipped (a zero input adds zeros)."""
+    pes = col_ptr.shape[0]
+    batch = x.shape[0]
+    length = np.uint64(x.shape[1])
+    shift = np.uint64(gap_shift)
+    cmask = np.uint64(code_mask)
+    for p in prange(pes):
+        mine = (rows - p + pes - 1) // pes  # the PE's local rows
+        first, starts, weights = _decode_rows(
+            codes, gaps, shift, cmask, col_ptr, codebook, sources, p, mine
+        )
+        acc = np.empty(tile, dtype=np.float32)
+        for b in range(batch):
+            xb = x[b]
+            for s0 in range(0, size, tile):
+                width = np.uint64(min(tile, size - s0))
+                at0 = np.uint64(s0)
+                # Over whole vector blocks (values past a run's end only reach positions that
+                # are dropped), unless the run's padded end passes the end of the sample.
+                span = (width + _BLOCK - _ONE) // _BLOCK * _BLOCK
+                end = at0 + span
+                for local in range(mine):
+                    r = local * pes + p
+                    beta = bias[r] if bias.shape[0] else np.float32(0.0)
+                    for i in range(span):
+                        acc[i] = beta
+                    lo, hi = first[local], first[local + 1]
+                    e = lo
+                    while e + 8 <= hi:
+                        a0, a1, a2, a3 = starts[e], starts[e + 1], starts[e + 2], starts[e + 3]
+                        a4, a5, a6, a7 = starts[e + 4], starts[e + 5], starts[e + 6], starts[e + 7]
+                        w0, w1, w2, w3 = weights[e], weights[e + 1], weights[e + 2], weights[e + 3]
+                        w4, w5, w6, w7 = (
+                            weights[e + 4],
+                            weights[e + 5],
+                            weights[e + 6],
+                            weights[e + 7],
+                        )
+                        last = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+                        if last + end <= length:
+                            a0, a1, a2, a3 = a0 + at0, a1 + at0, a2 + at0, a3 + at0
+                            a4, a5, a6, a7 = a4 + at0, a5 + at0, a6 + at0, a7 + at0
+                            for i in range(span):
+                                acc[i] += (
+                                    w0 * xb[a0 + i] + w1 * xb[a1 + i] + w2 * xb[a2 + i]
+                                    + w3 * xb[a3 + i] + w4 * xb[a4 + i] + w5 * xb[a5 + i]
+                                    + w6 * xb[a6 + i] + w7 * xb[a7 + i]
+                                )  # fmt: skip
+                        else:
+                            _add4(acc, xb, a0 + at0, a1 + at0, a2 + at0, a3 + at0,
+                                  w0, w1, w2, w3, width)  # fmt: skip
+                            _add4(acc, xb, a4 + at0, a5 + at0, a6 + at0, a7 + at0,
+                                  w4, w5, w6, w7, width)  # fmt: skip
+                        e += 8
+                    if e + 4 <= hi:
+                        a0, a1, a2, a3 = starts[e], starts[e + 1], starts[e + 2], starts[e + 3]
+                        count = span if max(max(a0, a1), max(a2, a3)) + end <= length else width
+                        _add4(acc, xb, a0 + at0, a1 + at0, a2 + at0, a3 + at0, weights[e],
+                              weights[e + 1], weights[e + 2], weights[e + 3], count)  # fmt: skip
+                        e += 4
+                    for k in range(e, hi):
+                        a0, w0 = starts[k] + at0, weights[k]
+                        for i in range(width):
+                            acc[i] += w0 * xb[a0 + i]
+                    out = row0 + r
+                    for i in range(width):
+                        v = acc[i]
+                        if relu and v < 0:
+                            v = np.float32(0.0)
+                        y[b, out, at0 + i] = v
 
 
 # ---------------------------------------------------------------------------------------------

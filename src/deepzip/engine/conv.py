@@ -11,7 +11,8 @@ splits a depthwise convolution into one tiny product per channel. Here they run 
   of the input's zero-padded phases. For a 1x1 convolution (stride taken by subsampling, padding
   by zero-padding, first) the run is the channel's ``H * W`` map as it lies, positions
   contiguous: sparse weights x dense activation map without copies, as in Elsen et al. 2020
-  ("Fast Sparse ConvNets");
+  ("Fast Sparse ConvNets"); a map of more than ``ROW_KERNEL_POSITIONS`` positions runs row by
+  row (``conv_rows_float32``), a smaller one column by column (``conv_float32``);
 - ``depthwise_conv``: one input channel per group (``multiplier`` output channels each), from
   one layout of the whole ``(C_out, kh * kw)`` matrix (or a plain weight): each PE owns whole
   channels and runs only their kept taps, directly on the input planes.
@@ -47,6 +48,17 @@ ACCUMULATOR_VALUES = 65_536
 """Values of a PE's accumulator in the sparse kernel (256 KiB of float32, in L2):
 ``block_rows x tile``. The tile is about this over the PE's rows, so that a block is usually all
 of them."""
+
+ROW_KERNEL_POSITIONS = 128
+"""Positions above which ``sparse_conv`` runs the row kernel (``conv_rows_float32``: its entries
+regrouped by row, the accumulator in L1, eight entries per load and store of it) rather than the
+column kernel (``conv_float32``: two entries per load and store of an accumulator in L2). The
+regrouping costs about as much per entry as the update of two vector blocks of positions: on
+small maps (7x7, 9x9, 10x10) the two kernels took about the same time, from 12x12 on the row
+kernel was faster."""
+
+ROW_TILE = 1024
+"""At most this many positions per tile of the row kernel (4 KiB of accumulator)."""
 
 
 def _threads(pes: int, work: int, threads: int | None) -> int:
@@ -91,6 +103,15 @@ def accumulator_shape(local_rows: int, positions: int) -> tuple[int, int]:
     tiles = -(-blocks // widest)
     tile = -(-blocks // tiles) * block
     return tile, max(1, min(local_rows, ACCUMULATOR_VALUES // tile))
+
+
+def row_tile(positions: int) -> int:
+    """The row kernel's tile: the positions split into as few tiles of at most ``ROW_TILE`` as
+    possible, each a multiple of the kernel's vector block and as narrow as covers them."""
+    block = _conv_kernels.BLOCK
+    blocks = -(-positions // block)
+    tiles = -(-blocks // max(1, ROW_TILE // block))
+    return -(-blocks // tiles) * block
 
 
 @lru_cache(maxsize=1024)
@@ -162,8 +183,16 @@ def sparse_conv(
     y = np.empty((batch, rows * len(layers), out_h * wq), dtype=np.float32)
     flat = planes.reshape(batch, channels * length)
     for g, layer in enumerate(layers):
-        tile, block_rows = accumulator_shape(layer.local_rows, size)
         count = _threads(layer.pes, layer.n_entries * size * batch, threads)
+        if size > ROW_KERNEL_POSITIONS:
+            with _numba_threads(count):
+                _conv_kernels.conv_rows_float32(
+                    layer.entries, _gaps(layer), layer.code_mask, layer.gap_shift, layer.col_ptr,
+                    layer.codebook, _bias(layer, np.float32), relu, rows, flat,
+                    sources[g * cols : (g + 1) * cols], size, y, g * rows, row_tile(size),
+                )  # fmt: skip
+            continue
+        tile, block_rows = accumulator_shape(layer.local_rows, size)
         with _numba_threads(count):
             _conv_kernels.conv_float32(
                 layer.entries, _gaps(layer), layer.code_mask, layer.gap_shift, layer.col_ptr,

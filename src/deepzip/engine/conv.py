@@ -29,18 +29,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba
 import numpy as np
 
 from deepzip.engine import _conv_kernels
 from deepzip.engine.layout import EngineLayer
 from deepzip.engine.parameters import DenseMatrix
 from deepzip.engine.product import (
-    SERIAL_WORK,
     _bias,
     _gaps,
     _numba_threads,
     decode_columns_reference,
+    threads_for_work,
 )
 from deepzip.engine.spatial import conv_output_size
 
@@ -59,12 +58,6 @@ kernel was faster."""
 
 ROW_TILE = 1024
 """At most this many positions per tile of the row kernel (4 KiB of accumulator)."""
-
-
-def _threads(pes: int, work: int, threads: int | None) -> int:
-    if threads is None:
-        threads = 1 if work < SERIAL_WORK else min(numba.get_num_threads(), pes)
-    return max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
 
 
 def _output_size(x: np.ndarray, kernel, stride, pads, dilation) -> tuple[int, int]:
@@ -97,20 +90,23 @@ def accumulator_shape(local_rows: int, positions: int) -> tuple[int, int]:
     split into as few tiles as ``ACCUMULATOR_VALUES`` over the rows allows, each a multiple of the
     kernel's vector block and as narrow as covers them (the last tile's padding is computed
     too); then as many rows per block as ``ACCUMULATOR_VALUES`` holds (at least one)."""
-    block = _conv_kernels.BLOCK
-    widest = max(1, ACCUMULATOR_VALUES // max(local_rows, 1) // block)  # in vector blocks
-    blocks = -(-positions // block)
-    tiles = -(-blocks // widest)
-    tile = -(-blocks // tiles) * block
+    tile = _tile(positions, ACCUMULATOR_VALUES // max(local_rows, 1))
     return tile, max(1, min(local_rows, ACCUMULATOR_VALUES // tile))
 
 
 def row_tile(positions: int) -> int:
     """The row kernel's tile: the positions split into as few tiles of at most ``ROW_TILE`` as
     possible, each a multiple of the kernel's vector block and as narrow as covers them."""
+    return _tile(positions, ROW_TILE)
+
+
+def _tile(positions: int, widest: int) -> int:
+    """The positions split into as few tiles of at most ``widest`` values (at least one vector
+    block) as possible, each a multiple of the kernels' vector block and as narrow as covers
+    them: the tile's width."""
     block = _conv_kernels.BLOCK
     blocks = -(-positions // block)
-    tiles = -(-blocks // max(1, ROW_TILE // block))
+    tiles = -(-blocks // max(1, widest // block))
     return -(-blocks // tiles) * block
 
 
@@ -146,6 +142,17 @@ def phases(x: np.ndarray, stride, pads, hq: int, wq: int) -> np.ndarray:
     return out.reshape(batch, channels, -1)
 
 
+def pointwise_input(x: np.ndarray, stride, pads) -> np.ndarray:
+    """What a 1x1 convolution with ``stride`` and ``pads`` (top, left, bottom, right) reads of
+    ``x`` ``(N, C, H, W)``: the zero-padded input subsampled, so that it runs at stride 1 without
+    padding (``x`` itself when there is neither)."""
+    if tuple(stride) == (1, 1) and not any(pads):
+        return x
+    top, left, bottom, right = pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    return np.ascontiguousarray(padded[:, :, :: stride[0], :: stride[1]])
+
+
 def sparse_conv(
     layers: list[EngineLayer],
     x: np.ndarray,
@@ -167,11 +174,8 @@ def sparse_conv(
         raise ValueError(f"{cols} columns are not whole {kh}x{kw} input channels")
     x = _check_maps(x, cols // (kh * kw) * len(layers))
     out_h, out_w = _output_size(x, kernel, stride, pads, dilation)
-    if kernel == (1, 1) and (stride != (1, 1) or any(pads)):
-        # A 1x1 convolution: pad, subsample, then stride 1 without padding.
-        top, left, bottom, right = pads
-        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        x = np.ascontiguousarray(padded[:, :, :: stride[0], :: stride[1]])
+    if kernel == (1, 1):
+        x = pointwise_input(x, stride, pads)
         stride, pads = (1, 1), (0, 0, 0, 0)
     batch, channels = x.shape[:2]
     direct, hq, wq, length, sources = _plan(
@@ -183,21 +187,16 @@ def sparse_conv(
     y = np.empty((batch, rows * len(layers), out_h * wq), dtype=np.float32)
     flat = planes.reshape(batch, channels * length)
     for g, layer in enumerate(layers):
-        count = _threads(layer.pes, layer.n_entries * size * batch, threads)
         if size > ROW_KERNEL_POSITIONS:
-            with _numba_threads(count):
-                _conv_kernels.conv_rows_float32(
-                    layer.entries, _gaps(layer), layer.code_mask, layer.gap_shift, layer.col_ptr,
-                    layer.codebook, _bias(layer, np.float32), relu, rows, flat,
-                    sources[g * cols : (g + 1) * cols], size, y, g * rows, row_tile(size),
-                )  # fmt: skip
-            continue
-        tile, block_rows = accumulator_shape(layer.local_rows, size)
-        with _numba_threads(count):
-            _conv_kernels.conv_float32(
+            kernel_call, tiling = _conv_kernels.conv_rows_float32, (row_tile(size),)
+        else:
+            kernel_call = _conv_kernels.conv_float32
+            tiling = accumulator_shape(layer.local_rows, size)
+        with _numba_threads(threads_for_work(layer.pes, layer.n_entries * size * batch, threads)):
+            kernel_call(
                 layer.entries, _gaps(layer), layer.code_mask, layer.gap_shift, layer.col_ptr,
                 layer.codebook, _bias(layer, np.float32), relu, rows, flat,
-                sources[g * cols : (g + 1) * cols], size, y, g * rows, tile, block_rows,
+                sources[g * cols : (g + 1) * cols], size, y, g * rows, *tiling,
             )  # fmt: skip
     y = y.reshape(batch, -1, out_h, wq)
     return y if wq == out_w else np.ascontiguousarray(y[..., :out_w])
@@ -231,10 +230,10 @@ def depthwise_conv(
     work = batch * out_h * out_w
     if isinstance(part, DenseMatrix):
         bias = np.zeros(0, np.float32) if part.bias is None else part.bias
-        with _numba_threads(_threads(out_channels, part.weight.size * work, threads)):
+        with _numba_threads(threads_for_work(out_channels, part.weight.size * work, threads)):
             _conv_kernels.depthwise_dense_float32(part.weight, bias, relu, x, *geometry, y)
         return y
-    with _numba_threads(_threads(part.pes, part.n_entries * work, threads)):
+    with _numba_threads(threads_for_work(part.pes, part.n_entries * work, threads)):
         _conv_kernels.depthwise_float32(
             part.entries, _gaps(part), part.code_mask, part.gap_shift, part.col_ptr,
             part.codebook, _bias(part, np.float32), relu, x, *geometry, y,

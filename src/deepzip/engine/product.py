@@ -47,13 +47,16 @@ def _numba_threads(threads: int):
         numba.set_num_threads(previous)
 
 
+def threads_for_work(pes: int, work: int, threads: int | None) -> int:
+    """The threads a kernel of ``pes`` PEs runs on for ``work`` entry-updates: ``threads`` when
+    given (within numba's limit), else one below ``SERIAL_WORK``, else numba's, at most ``pes``."""
+    if threads is None:
+        threads = 1 if work < SERIAL_WORK else min(numba.get_num_threads(), pes)
+    return max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+
+
 def _threads_for(layer: EngineLayer, batch: int, threads: int | None) -> int:
-    most = numba.config.NUMBA_NUM_THREADS
-    if threads is not None:
-        return max(1, min(int(threads), most))
-    if layer.n_entries * batch < SERIAL_WORK:
-        return 1
-    return min(numba.get_num_threads(), layer.pes)
+    return threads_for_work(layer.pes, layer.n_entries * batch, threads)
 
 
 _NO_BIAS = {np.float32: np.zeros(0, dtype=np.float32), np.float64: np.zeros(0, dtype=np.float64)}

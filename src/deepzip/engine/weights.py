@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepzip.engine import fixed_point as fx
-from deepzip.engine.conv import depthwise_conv, sparse_conv
+from deepzip.engine.conv import depthwise_conv, pointwise_input, sparse_conv
 from deepzip.engine.parameters import DenseMatrix, Parameters, product, product_fixed16
 from deepzip.engine.product import decode_columns
 from deepzip.engine.spatial import col2im, im2col
@@ -143,10 +143,7 @@ class MatrixOp:
 
     def _pointwise_dense(self, maps: np.ndarray, stride: tuple, pads: tuple) -> np.ndarray:
         """A plain 1x1 weight: one matmul per group over the maps ``(N, C, H * W)``."""
-        if any(pads):
-            top, left, bottom, right = pads
-            maps = np.pad(maps, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        maps = maps[:, :, :: stride[0], :: stride[1]]
+        maps = pointwise_input(maps, stride, pads)
         batch, channels, height, width = maps.shape
         cols = self.parts[0].shape[1]
         if channels != cols * len(self.parts):

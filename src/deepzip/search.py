@@ -9,11 +9,14 @@ than the dense float32 weights). The search
 2. runs the sensitivity analysis on the validation split (Han et al. 2015, §3.4 and Fig. 6: each
    layer pruned alone, without retraining), which says how much each layer can be pruned;
 3. bisects one number, the aggressiveness a in [0, 1], which maps to per-layer sparsities
-   (``sparsities``): over its upper two thirds, log-spaced, the accuracy each layer may lose in
-   that analysis (``interpolate_sparsities``: the robust layers pruned harder), from 0.1 point
-   up to the loss that prunes every layer to the largest ratio; over its lower third, every
-   layer's kept fraction goes geometrically from all weights (a = 0) to that 0.1-point point, as
-   layers pruned together and retrained can lose more than each alone. Each trial is a whole
+   (``deepzip.prune.allocation.sparsities``): over its upper two thirds, each layer takes the
+   sparsity that minimizes its loss in that analysis plus a multiplier times the bytes it keeps
+   (a Lagrangian allocation: every layer trades accuracy for bytes at the same rate, so a small
+   layer, which saves few bytes, is pruned less than a large one at the same loss), the
+   multiplier log-spaced from where every layer is at its 0.1-point loss to where every layer is
+   at the largest ratio; over its lower third, every layer's kept fraction goes geometrically
+   from all weights (a = 0) to that 0.1-point point, as layers pruned together and retrained
+   can lose more than each alone. Each trial is a whole
    pipeline run from the baseline (iterative pruning with retraining, weight sharing, centroid
    fine-tuning: Deep Compression §2–3), measured on the validation split, and its file is
    written to measure its real byte count;
@@ -45,7 +48,6 @@ same settings) replays its trials without training them again.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -74,21 +76,16 @@ from deepzip.pipeline import (
     write_result,
 )
 from deepzip.prune import get_mask
-from deepzip.prune.sensitivity import (
-    SensitivityResult,
-    interpolate_sparsities,
-    sensitivity_analysis,
-)
+from deepzip.prune.allocation import sparsities
+from deepzip.prune.sensitivity import SensitivityResult, sensitivity_analysis
 from deepzip.share import share_weights
 from deepzip.task import Task
 from deepzip.training import TensorData
 
 #: Pruning ratios of the sensitivity analysis: the paper's grid, finer where it matters most.
 SEARCH_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
-#: The per-layer loss at a third of the aggressiveness range (0.1 point without retraining).
-MIN_LAYER_LOSS = 1e-3
-#: The share of the aggressiveness range that goes from dense to ``MIN_LAYER_LOSS``.
-DENSE_SHARE = 1 / 3
+#: Bits per kept weight besides its code, for the allocation's estimate of a layer's bytes.
+INDEX_BITS_ESTIMATE = 4
 SEARCH_FORMAT = "deepzip-search/1"
 
 
@@ -188,23 +185,6 @@ class SearchResult:
             "exact": self.chosen.exact,
             "trials": [t.to_dict() for t in self.trials],
         }
-
-
-def sparsities(sensitivity: SensitivityResult, aggressiveness: float) -> dict[str, float]:
-    """The per-layer sparsities at ``aggressiveness`` in [0, 1] (see the module doc): 0 prunes
-    nothing, 1 prunes every layer to the largest ratio of the analysis; non-decreasing in it."""
-    if not 0 <= aggressiveness <= 1:
-        raise ValueError(f"aggressiveness must be in [0, 1], got {aggressiveness}")
-    losses = [sensitivity.baseline - min(a) for a in sensitivity.accuracy.values()]
-    low, high = math.log(MIN_LAYER_LOSS), math.log(max(*losses, MIN_LAYER_LOSS))
-    if aggressiveness >= DENSE_SHARE:
-        share = (aggressiveness - DENSE_SHARE) / (1 - DENSE_SHARE)
-        chosen = interpolate_sparsities(sensitivity, math.exp(low + share * (high - low)))
-    else:
-        start = interpolate_sparsities(sensitivity, MIN_LAYER_LOSS)
-        share = aggressiveness / DENSE_SHARE
-        chosen = {name: 1 - (1 - s) ** share for name, s in start.items()}
-    return {name: round(min(s, 0.999), 4) for name, s in chosen.items()}
 
 
 def search(
@@ -312,13 +292,15 @@ class _Search:
         self.trial_config = replace(self.config, weights=weights)
         if sensitivity is None:
             sensitivity = self._sensitivity(baseline)
-        kinds = {name: t.kind for name, t in select_weights(self.model).items()}
+        selected = select_weights(self.model)
+        kinds = {name: t.kind for name, t in selected.items()}
+        self.sizes = {name: t.weight.numel() for name, t in selected.items()}
         self.start_bits = {n: self.config.quantize.bits_for(n, k) for n, k in kinds.items()}
         self.sensitivity = sensitivity
         high = self._bisect("density", self.start_bits, 1.0)
         if not any(t.meets_budget for t in self.trials):  # the end of the range
             a = 0.0 if self.budget.max_loss is not None else 1.0
-            self._trial("density", a, sparsities(sensitivity, a), self.start_bits)
+            self._trial("density", a, self._sparsities(a, self.start_bits), self.start_bits)
         if self.budget.max_loss is not None:
             self._fewer_bits()
         else:
@@ -336,7 +318,7 @@ class _Search:
         low = 0.0
         for _ in range(self.budget.density_trials):
             a = (low + high) / 2
-            trial = self._trial(phase, a, sparsities(self.sensitivity, a), bits)
+            trial = self._trial(phase, a, self._sparsities(a, bits), bits)
             # A trial within the budget asks for a harder one under max_loss, a softer one
             # under min_ratio (where meeting the budget means the file is small enough).
             if trial.meets_budget == (self.budget.max_loss is not None):
@@ -344,6 +326,13 @@ class _Search:
             else:
                 high = a
         return high
+
+    def _sparsities(self, aggressiveness: float, bits: dict[str, int]) -> dict[str, float]:
+        costs = {
+            name: self.sizes[name] * (bits[name] + INDEX_BITS_ESTIMATE)
+            for name in self.sensitivity.accuracy
+        }
+        return sparsities(self.sensitivity, aggressiveness, costs)
 
     def _fewer_bits_at_ratio(self, high: float) -> None:
         """Under ``min_ratio``: with fewer weight bits the same ratio needs less pruning, which

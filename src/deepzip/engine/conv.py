@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from deepzip.engine import _conv_kernels
+from deepzip.engine import _conv_kernels, _depthwise_kernels
 from deepzip.engine.layout import EngineLayer
 from deepzip.engine.parameters import DenseMatrix
 from deepzip.engine.product import (
@@ -117,7 +117,7 @@ def _plan(kernel, stride, dilation, in_size, out_size, channels, padded):
     per channel, and where each column of the matrix (channel ``c``, tap ``t``: column
     ``c * kh * kw + t``) starts reading in the flattened phases (int64, read-only)."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    hq, wq, _, offsets = _conv_kernels._plane_geometry(kh, kw, sh, sw, dh, dw, *out_size)
+    hq, wq, _, offsets = _conv_kernels.plane_geometry(kh, kw, sh, sw, dh, dw, *out_size)
     direct = (sh, sw) == (1, 1) and not padded and in_size == (hq, wq)
     length = in_size[0] * in_size[1] if direct else sh * sw * hq * wq
     sources = (np.arange(channels)[:, None] * length + offsets[None, :]).ravel()
@@ -231,10 +231,10 @@ def depthwise_conv(
     if isinstance(part, DenseMatrix):
         bias = np.zeros(0, np.float32) if part.bias is None else part.bias
         with _numba_threads(threads_for_work(out_channels, part.weight.size * work, threads)):
-            _conv_kernels.depthwise_dense_float32(part.weight, bias, relu, x, *geometry, y)
+            _depthwise_kernels.depthwise_dense_float32(part.weight, bias, relu, x, *geometry, y)
         return y
     with _numba_threads(threads_for_work(part.pes, part.n_entries * work, threads)):
-        _conv_kernels.depthwise_float32(
+        _depthwise_kernels.depthwise_float32(
             part.entries, _gaps(part), part.code_mask, part.gap_shift, part.col_ptr,
             part.codebook, _bias(part, np.float32), relu, x, *geometry, y,
         )  # fmt: skip

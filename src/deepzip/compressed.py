@@ -15,6 +15,7 @@ filler zeros) is derived from that, and the dense ``codes`` and ``mask`` are com
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,6 +320,25 @@ def _csc_of_dense(
     return codes.shape, col_ptr, rows.astype(np.int64), matrix[rows, cols]
 
 
+def module_has_parameters(
+    module: str,
+    layer_names: Collection[str],
+    tensor_names: Collection[str],
+    parameter_shape: ParameterShape,
+) -> bool:
+    """Whether some compressed layer or tensor of a model (by name; ``parameter_shape`` its
+    lookup rule) belongs to ``module`` or is named so: ``CompressedModel.has_parameters``."""
+    if module in tensor_names or module in layer_names:
+        return True
+    owner, _, param = module.rpartition(".")
+    if owner and parameter_shape(owner, param) is not None:
+        return True  # a constant naming a compressed layer's weight ("fc.weight")
+    prefix = module + "."
+    return any(n.startswith(prefix) for n in tensor_names) or any(
+        n.startswith(prefix) for n in layer_names
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class CompressedModel:
     """What a .dzip file holds: the compressed layers, the network that runs them (a
@@ -346,15 +366,8 @@ class CompressedModel:
 
     def has_parameters(self, module: str) -> bool:
         """Whether some compressed layer or tensor belongs to ``module`` (or is named so)."""
-        if module in self.tensors or any(layer.name == module for layer in self.layers):
-            return True
-        owner, _, param = module.rpartition(".")
-        if owner and self.parameter_shape(owner, param) is not None:
-            return True  # a constant naming a compressed layer's weight ("fc.weight")
-        prefix = module + "."
-        return any(n.startswith(prefix) for n in self.tensors) or any(
-            layer.name.startswith(prefix) for layer in self.layers
-        )
+        names = [layer.name for layer in self.layers]
+        return module_has_parameters(module, names, self.tensors, self._parameter_lookup())
 
     def parameter_shape(self, module: str, param: str) -> tuple[int, ...] | None:
         """The shape of ``module``'s parameter ``param`` by the contract's lookup rule (a

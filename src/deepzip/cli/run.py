@@ -94,7 +94,7 @@ def run(
         err.print(f"[dim]wrote the outputs to {save_outputs}[/dim]")
     result.pop("outputs", None)
     threads = engine_threads()
-    dense = measure_torch(dense_torch_model(engine.model), x, labels, batch, threads)
+    dense = measure_torch(dense_torch_model(engine.model.to_model()), x, labels, batch, threads)
     summary = {
         "file": str(file),
         "batch": batch,

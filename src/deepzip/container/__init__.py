@@ -18,13 +18,14 @@ from deepzip.container.errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
-from deepzip.container.reader import read_dzip
+from deepzip.container.reader import DzipFile, open_dzip, read_dzip
 from deepzip.container.sizes import FileSizes, LayerSizes, dzip_sizes
 from deepzip.container.writer import dzip_bytes, write_dzip
 
 __all__ = [
     "BadMagicError",
     "ChecksumMismatchError",
+    "DzipFile",
     "FieldValueError",
     "FileSizes",
     "FormatError",
@@ -36,6 +37,7 @@ __all__ = [
     "UnsupportedVersionError",
     "dzip_bytes",
     "dzip_sizes",
+    "open_dzip",
     "read_dzip",
     "write_dzip",
 ]

@@ -151,7 +151,19 @@ def as_view(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -
         size = os.fstat(f.fileno()).st_size
         header = f.read(layout.FIXED_HEADER_SIZE)
         check_header(memoryview(header), size)
-        return memoryview(header + f.read())
+        # Read into one buffer of the checked size: ``header + f.read()`` held the file twice.
+        data = bytearray(size)
+        data[: len(header)] = header
+        view = memoryview(data)
+        filled = len(header)
+        while filled < size:
+            n = f.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+        if filled != size:  # the file shrank after fstat
+            raise TruncatedFileError("header.file_size", f"expected {size} bytes, got {filled}")
+        return view.toreadonly()
 
 
 def check_header(header: memoryview, size: int) -> None:

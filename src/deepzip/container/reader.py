@@ -6,6 +6,8 @@ has parsed does ``read_dzip`` decode the layers (Huffman streams, column pointer
 index with its filler zeros; Deep Compression §2 and §4, EIE §III-B) straight into the kept
 weights in CSC order (``CompressedLayer.from_csc``): what it allocates grows with the stored
 entries and the columns, which the format bounds by the file size, never with the dense shape.
+``open_dzip`` stops after the first pass and decodes one layer when asked (``DzipFile``), so that
+a caller such as ``Engine.load`` holds one layer's kept weights at a time.
 
 Every failure is a ``FormatError`` subclass naming the field (errors.py).
 """
@@ -13,15 +15,17 @@ Every failure is a ``FormatError`` subclass naming the field (errors.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
-from deepzip.compressed import CompressedLayer, CompressedModel
+from deepzip.compressed import CompressedLayer, CompressedModel, module_has_parameters
 from deepzip.container import layout
 from deepzip.container.errors import FieldValueError
 from deepzip.container.parser import LayerRecord, as_view, parse_file
 from deepzip.core.huffman import huffman_decode
 from deepzip.core.relative_index import RelativeIndex, decode_csc
+from deepzip.graph.shapes import parameter_lookup
 
 
 def _table(buffer: memoryview, size: int, field: str) -> np.ndarray:
@@ -105,7 +109,7 @@ def _decode_layer(record: LayerRecord) -> CompressedLayer:
         col_ptr, rows, codes = decode_csc(index)
     except ValueError as error:
         raise FieldValueError(f"{p}.gaps", str(error)) from None
-    del entries, gaps, index
+    del entries, gaps, index  # one layer's decoding temporaries go before the next layer's
     half = bool(record.flags & layout.LAYER_FLAG_HALF)
     codebook = _values(record.codebook, half)
     bias = None
@@ -130,6 +134,68 @@ def _decode_layer(record: LayerRecord) -> CompressedLayer:
         raise FieldValueError(p, str(error)) from None
 
 
+class DzipFile:
+    """A .dzip file whose structure and checksum have passed (``parse_file``), its layers decoded
+    only when asked for, one at a time: what the engine loads from (``Engine.load``).
+
+    Opening decodes the network and the plain tensors; ``layer(name)`` decodes one layer's
+    streams into a ``CompressedLayer`` each time it is called and keeps nothing, so a caller that
+    builds what it needs from each layer and drops it holds one layer's kept weights at a time.
+    The file's bytes stay in memory (they are the compressed size). Decoding raises the same
+    ``FormatError`` subclasses as ``read_dzip``.
+
+    Attributes:
+        network: the stored network graph, or None.
+        tensors: the plain float32 tensors by name.
+        layer_names: the compressed layers' names, in file order.
+    """
+
+    def __init__(self, view: memoryview, verify_checksum: bool = True) -> None:
+        parsed = parse_file(view, verify_checksum)
+        self._records = {record.name: record for record in parsed.layers}
+        self.network = parsed.network
+        self.tensors = {
+            t.name: np.frombuffer(t.data, dtype="<f4").astype(np.float32).reshape(t.shape)
+            for t in parsed.tensors
+        }
+        self.layer_names = tuple(self._records)
+        self._parameter_shape = parameter_lookup(
+            {r.name: (r.shape, r.bias is not None) for r in parsed.layers},
+            {name: tuple(t.shape) for name, t in self.tensors.items()},
+        )
+
+    def layer(self, name: str) -> CompressedLayer:
+        """The compressed layer ``name``, decoded now (KeyError if the file has none)."""
+        return _decode_layer(self._records[name])
+
+    def layers(self) -> Iterator[CompressedLayer]:
+        """Every compressed layer in file order, each decoded when the iterator reaches it."""
+        for name in self.layer_names:
+            yield self.layer(name)
+
+    def has_parameters(self, module: str) -> bool:
+        """As ``CompressedModel.has_parameters``, from the records alone."""
+        return module_has_parameters(module, self.layer_names, self.tensors, self._parameter_shape)
+
+    def to_model(self) -> CompressedModel:
+        """The whole ``CompressedModel``, every layer decoded (what ``read_dzip`` returns)."""
+        layers = list(self.layers())
+        try:
+            return CompressedModel(layers, self.network, self.tensors)
+        except ValueError as error:  # the parser checks all of this; keep the family closed
+            raise FieldValueError("model", str(error)) from None
+
+
+def open_dzip(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -> DzipFile:
+    """Check a .dzip file (a path, or its bytes) and open it for decoding layer by layer.
+
+    Raises:
+        FormatError: a subclass per failure of the header, checksum or records.
+        OSError: the path cannot be read.
+    """
+    return DzipFile(as_view(path_or_bytes))
+
+
 def read_dzip(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -> CompressedModel:
     """Read a .dzip file (a path, or its bytes) into the CompressedModel that was written.
 
@@ -137,20 +203,7 @@ def read_dzip(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview)
         FormatError: a subclass per failure (docs/FORMAT.md, "Errors"), naming the field.
         OSError: the path cannot be read.
     """
-    return _read(as_view(path_or_bytes))
+    return open_dzip(path_or_bytes).to_model()
 
 
-def _read(view: memoryview, verify_checksum: bool = True) -> CompressedModel:
-    parsed = parse_file(view, verify_checksum)
-    layers = [_decode_layer(record) for record in parsed.layers]
-    tensors = {
-        t.name: np.frombuffer(t.data, dtype="<f4").astype(np.float32).reshape(t.shape)
-        for t in parsed.tensors
-    }
-    try:
-        return CompressedModel(layers, parsed.network, tensors)
-    except ValueError as error:  # the parser checks all of this; keep the family closed anyway
-        raise FieldValueError("model", str(error)) from None
-
-
-__all__ = ["read_dzip"]
+__all__ = ["DzipFile", "open_dzip", "read_dzip"]

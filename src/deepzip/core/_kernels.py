@@ -85,6 +85,43 @@ def relative_index_rows(gaps, col_ptr, n_rows, rows_out):
 
 
 @njit(cache=True)
+def csc_rows_rise(col_ptr, rows):
+    """Whether ``rows`` rise strictly within each column of ``col_ptr`` (pointers already
+    checked to rise from 0 to ``rows.shape[0]``): the check without a temporary per entry."""
+    for c in range(col_ptr.shape[0] - 1):
+        for k in range(col_ptr[c] + 1, col_ptr[c + 1]):
+            if rows[k] <= rows[k - 1]:
+                return False
+    return True
+
+
+@njit(cache=True)
+def relative_index_kept(entries, gaps, col_ptr, filler_code, n_rows, ptr_out, rows_out, codes_out):
+    """The kept entries in CSC order, filler zeros dropped: ``ptr_out`` (int64 ``(cols + 1,)``),
+    ``rows_out`` (int64) and ``codes_out`` (the entries' dtype), both sized to the kept count.
+
+    Returns -1 on success, else the first column whose entries run past ``n_rows`` (as
+    ``relative_index_rows``).
+    """
+    n_cols = col_ptr.shape[0] - 1
+    kept = 0
+    ptr_out[0] = 0
+    for c in range(n_cols):
+        row = -1
+        for k in range(col_ptr[c], col_ptr[c + 1]):
+            row += np.int64(gaps[k]) + 1
+            if entries[k] != filler_code:
+                if kept < rows_out.shape[0]:
+                    rows_out[kept] = row
+                    codes_out[kept] = entries[k]
+                kept += 1
+        if row >= n_rows:
+            return c
+        ptr_out[c + 1] = kept
+    return -1
+
+
+@njit(cache=True)
 def relative_index_decode(entries, gaps, col_ptr, filler_code, codes_out, mask_out):
     """Scatter the stored entries into ``codes_out`` and ``mask_out`` (both ``(rows, cols)``).
 

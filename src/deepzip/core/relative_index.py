@@ -219,7 +219,7 @@ def check_csc(
         raise ValueError(f"col_ptr must rise from 0 to {codes.size} (the kept entries)")
     if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n_rows):
         raise ValueError(f"a kept row is outside 0..{n_rows - 1}")
-    if np.any(_previous_rows(col_ptr, rows) >= rows):
+    if not _kernels.csc_rows_rise(col_ptr, rows):
         raise ValueError("kept rows must be strictly ascending within a column")
 
 
@@ -288,10 +288,17 @@ def decode_csc(index: RelativeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray
     Raises:
         ValueError: if the arrays are inconsistent or a column's entries run past the last row.
     """
-    rows = entry_rows(index)  # validates the index
-    kept = index.entries != index.filler_code
-    ends = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
-    return ends[index.col_ptr], rows[kept], np.ascontiguousarray(index.entries[kept])
+    entries, gaps, col_ptr = _check_index(index)
+    n_kept = entries.size - int(np.count_nonzero(entries == index.filler_code))
+    kept_ptr = np.empty(col_ptr.size, dtype=np.int64)
+    rows = np.empty(n_kept, dtype=np.int64)
+    codes = np.empty(n_kept, dtype=entries.dtype)
+    bad = _kernels.relative_index_kept(
+        entries, gaps, col_ptr, index.filler_code, index.shape[0], kept_ptr, rows, codes
+    )
+    if bad >= 0:
+        raise ValueError(f"column {bad}: the gaps run past row {index.shape[0] - 1}")
+    return kept_ptr, rows, codes
 
 
 def encode_column_major_reference(

@@ -144,9 +144,12 @@ class EngineLayer:
         c0, c1 = _bounds(cols, n_cols, layer.name, "cols")
         col_ptr, row_index, codes = layer.csc()
         col_ptr = np.asarray(col_ptr, dtype=np.int64)[c0 : c1 + 1]
+        # Views of the layer's arrays where they already have the right dtype: no copy.
         row_index = np.asarray(row_index, dtype=np.int64)[col_ptr[0] : col_ptr[-1]]
+        row_index = np.ascontiguousarray(row_index)
         code_dtype = np.uint8 if layer.weight_bits <= 8 else np.uint16
-        codes = np.asarray(codes)[col_ptr[0] : col_ptr[-1]].astype(code_dtype)
+        codes = np.asarray(codes)[col_ptr[0] : col_ptr[-1]]
+        codes = np.ascontiguousarray(codes.astype(code_dtype, copy=False))
         col_ptr = col_ptr - col_ptr[0]
         if (r0, r1) != (0, n_rows):
             keep = (row_index >= r0) & (row_index < r1)
@@ -168,9 +171,13 @@ class EngineLayer:
         _kernels.pe_layout_encode(
             col_ptr, row_index, codes, pes, max_gap, pe_ptr, all_codes, all_gaps
         )
+        del row_index, codes, col_ptr  # this layer's inputs: only the layout's arrays remain
         if layer.weight_bits + layer.index_bits <= 8:
-            entries = all_codes | (all_gaps << np.uint8(layer.weight_bits))
+            # code | gap << weight_bits, in place: no temporary per entry.
+            np.left_shift(all_gaps, np.uint8(layer.weight_bits), out=all_gaps)
+            entries = np.bitwise_or(all_codes, all_gaps, out=all_codes)
             gaps = None
+            del all_gaps
         else:
             entries, gaps = all_codes, all_gaps
         bias = layer.bias
@@ -257,16 +264,19 @@ def _bounds(part: slice | None, size: int, name: str, what: str) -> tuple[int, i
     return start, stop
 
 
+_CSC_PROBLEMS = {
+    1: "a kept weight's row is outside 0..{last}",
+    2: "a kept weight has code 0 (reserved for zero)",
+    3: "column pointers out of order",
+    4: "rows must rise within each column",
+}
+
+
 def _check_csc(name: str, col_ptr, rows, codes, n_rows: int) -> None:
     """The kernels trust the CSC arrays: rows inside the matrix and rising within each column,
-    no kept weight with code 0 (the filler's)."""
-    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
-        raise ValueError(f"layer {name!r}: a kept weight's row is outside 0..{n_rows - 1}")
-    if np.any(codes == 0):
-        raise ValueError(f"layer {name!r}: a kept weight has code 0 (reserved for zero)")
-    if np.any(np.diff(col_ptr) < 0) or col_ptr[-1] != rows.size:
-        raise ValueError(f"layer {name!r}: column pointers out of order")
-    starts = np.zeros(rows.size, dtype=bool)
-    starts[col_ptr[:-1][col_ptr[:-1] < rows.size]] = True
-    if np.any((np.diff(rows) <= 0) & ~starts[1:]):
-        raise ValueError(f"layer {name!r}: rows must rise within each column")
+    no kept weight with code 0 (the filler's), pointers rising to the entry count."""
+    if rows.size != codes.size:
+        raise ValueError(f"layer {name!r}: {rows.size} rows for {codes.size} codes")
+    problem = _kernels.csc_problem(col_ptr, rows, codes, n_rows)
+    if problem:
+        raise ValueError(f"layer {name!r}: " + _CSC_PROBLEMS[problem].format(last=n_rows - 1))

@@ -48,17 +48,38 @@ Part = EngineLayer | DenseMatrix
 
 class Parameters:
     """Resolves nodes' parameters in a ``CompressedModel`` and builds their matrix blocks once
-    (``layouts``: every compressed layer's EIE layouts, one per block)."""
+    (``layouts``: every compressed layer's EIE layouts, one per block).
+
+    ``model`` may also be an opened file (``deepzip.container.DzipFile``, what ``Engine.load``
+    passes), whose ``layer(name)`` decodes a layer on each call: then only the layer in use is
+    held (``compressed`` drops the previous one before decoding the next, ``release`` the last),
+    so building the layouts holds one layer's kept weights at a time.
+    """
 
     def __init__(self, model: CompressedModel, pes: int) -> None:
         self.model = model
         self.pes = pes
-        self._compressed = {layer.name: layer for layer in model.layers}
+        if isinstance(model, CompressedModel):
+            layers = {layer.name: layer for layer in model.layers}
+            self._names, self._layer = frozenset(layers), layers.__getitem__
+        else:
+            self._names, self._layer = frozenset(model.layer_names), model.layer
+        self._last: CompressedLayer | None = None
         self.layouts: dict[str, list[EngineLayer]] = {}
         self._parts: dict[tuple[str, str, int, int, str], list[Part]] = {}
 
     def compressed(self, module: str, param: str) -> CompressedLayer | None:
-        return self._compressed.get(kinds.layer_name(module, param))
+        name = kinds.layer_name(module, param)
+        if name not in self._names:
+            return None
+        if self._last is None or self._last.name != name:
+            self._last = None  # the previous layer goes before the next is decoded
+            self._last = self._layer(name)
+        return self._last
+
+    def release(self) -> None:
+        """Drop the layer ``compressed`` last returned (its layouts stay in ``layouts``)."""
+        self._last = None
 
     def tensor(self, module: str, param: str, required: bool = True) -> np.ndarray | None:
         """The plain tensor ``<module>.<param>`` as float32 (None when absent and not required)."""

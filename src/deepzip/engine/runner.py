@@ -118,7 +118,9 @@ class Engine:
     """Run a compressed model's network from its compressed layers.
 
     Args:
-        model: the CompressedModel (with a network graph).
+        model: the CompressedModel (with a network graph), or an opened file
+            (``deepzip.container.DzipFile``, as ``load`` passes) whose layers are decoded one
+            at a time.
         pes: processing elements per layer (default: numba's thread count).
         arithmetic: ``"float32"`` (default) or ``"fixed16"``.
         max_batch: inputs processed per pass; ``run`` splits larger inputs when it can.
@@ -156,16 +158,35 @@ class Engine:
         self.max_batch = int(max_batch)
         self._params = Parameters(model, self.pes)
         self._steps = self._plan(graph)
+        self._params.release()
         self._splittable = not any(_mixes_samples(node) for node in graph.nodes)
         # Per compressed layer: its EIE layouts, one per block (a convolution group).
         self.layers: dict[str, list[EngineLayer]] = self._params.layouts
 
     @classmethod
     def load(cls, path: str | Path, **kwargs) -> Engine:
-        """An engine for the .dzip file at ``path`` (keyword arguments as for ``Engine``)."""
-        from deepzip.container import read_dzip
+        """An engine for the .dzip file at ``path`` (keyword arguments as for ``Engine``).
 
-        return cls(read_dzip(path), **kwargs)
+        The file is checked whole first (``deepzip.container.open_dzip``: header, checksum,
+        records), then its layers are decoded one at a time, each turned into its layouts and
+        dropped before the next: loading holds the file, the layouts and one layer's kept
+        weights, never the whole ``CompressedModel``. ``engine.model`` is the opened file
+        (``DzipFile``: ``network``, ``tensors``, ``to_model()``). A malformed file raises the
+        reader's ``FormatError``s, for layers the network does not use too.
+        """
+        from deepzip.container import open_dzip
+
+        source = open_dzip(path)
+        try:
+            engine = cls(source, **kwargs)
+        except ValueError:
+            for _ in source.layers():  # a malformed layer is reported first, as by read_dzip
+                pass
+            raise
+        for name in source.layer_names:
+            if name not in engine.layers:
+                source.layer(name)  # checked like every layer, though the network skips it
+        return engine
 
     # -- construction ---------------------------------------------------------------------------
 

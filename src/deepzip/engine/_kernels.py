@@ -300,6 +300,22 @@ def _update_tile(offsets, weights, n, xt, acc, width):
             acc[at + b] += w * xt[b]
 
 
+@njit(cache=True, inline="always")
+def _accumulate_tile(
+    codes, gaps, shift, code_mask, col_ptr, codebook, p, x, b0, width, xt, offsets, weights, acc
+):
+    """``acc[local_row * BATCH_TILE + b] += W[row, j] * x[j, b0 + b]`` (``b < width``) over PE
+    ``p``'s entries of every column ``j`` whose slice of ``x`` is not all zero; ``xt``,
+    ``offsets`` and ``weights`` are scratch (``BATCH_TILE`` and the longest column long)."""
+    for j in range(x.shape[0]):
+        if _load_tile(x, j, b0, width, xt):
+            start, end = np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])
+            n = _decode_column(
+                codes, gaps, start, end, shift, code_mask, codebook, offsets, weights
+            )
+            _update_tile(offsets, weights, n, xt, acc, width)
+
+
 @njit(cache=True)
 def _longest_column(col_ptr):
     longest = 0
@@ -329,7 +345,7 @@ def matmul_split_float32(codes, gaps, code_mask, gap_shift, col_ptr, codebook, b
     """``y = act(W x + bias)`` for a batch; a packed layout passes its entries as both ``codes``
     and ``gaps``. Filler zeros are skipped."""
     pes = col_ptr.shape[0]
-    cols, batch = x.shape
+    batch = x.shape[1]
     local_rows = (y.shape[0] + pes - 1) // pes
     shift = np.uint64(gap_shift)
     cmask = np.uint64(code_mask)
@@ -342,13 +358,8 @@ def matmul_split_float32(codes, gaps, code_mask, gap_shift, col_ptr, codebook, b
         for b0 in range(0, batch, BATCH_TILE):
             width = min(BATCH_TILE, batch - b0)
             acc[:] = 0.0
-            for j in range(cols):
-                if _load_tile(x, j, b0, width, xt):
-                    start, end = np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])
-                    n = _decode_column(
-                        codes, gaps, start, end, shift, cmask, codebook, offsets, weights
-                    )
-                    _update_tile(offsets, weights, n, xt, acc, width)
+            _accumulate_tile(codes, gaps, shift, cmask, col_ptr, codebook, p, x, b0, width,
+                             xt, offsets, weights, acc)  # fmt: skip
             _store_tile_float32(acc, bias, relu, p, pes, b0, width, y)
 
 
@@ -403,7 +414,7 @@ def matmul_fixed16(
 ):
     """Integer batch product; ``bias_scale`` float64 ``(batch,)``, ``x`` int16 ``(cols, batch)``."""
     pes = col_ptr.shape[0]
-    cols, batch = x.shape
+    batch = x.shape[1]
     rows = y.shape[0]
     local_rows = (rows + pes - 1) // pes
     shift = np.uint64(gap_shift)
@@ -417,13 +428,8 @@ def matmul_fixed16(
         for b0 in range(0, batch, BATCH_TILE):
             width = min(BATCH_TILE, batch - b0)
             acc[:] = 0
-            for j in range(cols):
-                if _load_tile(x, j, b0, width, xt):
-                    start, end = np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])
-                    n = _decode_column(
-                        codes, gaps, start, end, shift, cmask, codebook, offsets, weights
-                    )
-                    _update_tile(offsets, weights, n, xt, acc, width)
+            _accumulate_tile(codes, gaps, shift, cmask, col_ptr, codebook, p, x, b0, width,
+                             xt, offsets, weights, acc)  # fmt: skip
             for local in range(local_rows):
                 r = local * pes + p
                 if r < rows:

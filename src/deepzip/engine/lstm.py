@@ -8,6 +8,11 @@ state (its zero entries skipped, EIE's activation sparsity), and the gates follo
     i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
     c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
 
+The steps of a compressed ``W_hh`` run in one kernel call per layer and direction
+(``recurrence``, ``_lstm_kernels``): a Python loop of a product and a dozen numpy calls per step
+costs more than a small layer's arithmetic. A plain ``W_hh`` runs step by step
+(``recurrence_steps``, also the kernels' slow reference).
+
 The reverse direction walks the sequence backwards; a layer above the first reads both
 directions' outputs, concatenated. Biases are plain tensors. Inputs: ``x`` (``(N, T, in)`` when
 ``batch_first``, else ``(T, N, in)``), optionally ``h0`` and ``c0`` ``(layers * directions, N,
@@ -18,7 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepzip.engine.parameters import Parameters, product
+from deepzip.engine import _lstm_kernels
+from deepzip.engine._kernels import BATCH_TILE
+from deepzip.engine.layout import EngineLayer
+from deepzip.engine.parameters import Parameters, Part, product
+from deepzip.engine.product import _bias, _gaps, _numba_threads, threads_for_work
 from deepzip.graph import Node
 
 
@@ -95,22 +104,59 @@ class LSTMOp:
         """One layer and direction over ``sequence`` ``(T, N, in)``: ``(T, N, H)``, h_T, c_T."""
         w_ih, w_hh, bias = cell
         steps, batch, _ = sequence.shape
-        hidden = self.hidden
         # W_ih x_t for every step at once: columns ordered (t, n).
         columns = np.ascontiguousarray(sequence.reshape(steps * batch, -1).T)
-        projected = product(w_ih, columns).reshape(4 * hidden, steps, batch)
+        projected = product(w_ih, columns).reshape(4 * self.hidden, steps, batch)
         if bias is not None:
             projected += bias[:, None, None]
-        h = np.ascontiguousarray(h0.T)  # (H, N): the kernels' (cols, batch)
-        c = c0.T.copy()
-        out = np.empty((steps, batch, hidden), dtype=np.float32)
-        for t in reversed(range(steps)) if reverse else range(steps):
-            gates = projected[:, t] + product(w_hh, h)
-            i = _sigmoid(gates[:hidden])
-            f = _sigmoid(gates[hidden : 2 * hidden])
-            g = np.tanh(gates[2 * hidden : 3 * hidden])
-            o = _sigmoid(gates[3 * hidden :])
-            c = f * c + i * g
-            h = np.ascontiguousarray(o * np.tanh(c), dtype=np.float32)
-            out[t] = h.T
-        return out, h.T, c.T
+        return recurrence(w_hh, projected, h0, c0, reverse)
+
+
+def recurrence(w_hh: Part, projected, h0, c0, reverse: bool, threads: int | None = None):
+    """All steps of one layer and direction: ``projected`` float32 ``(4 H, T, N)`` (``W_ih x_t``
+    plus the biases), ``h0`` and ``c0`` ``(N, H)``; returns the outputs ``(T, N, H)``, h_T and
+    c_T ``(N, H)``. A compressed ``W_hh`` runs all steps in one kernel call (``_lstm_kernels``);
+    a plain one step by step (``recurrence_steps``). ``threads`` as in ``product``."""
+    if not isinstance(w_hh, EngineLayer):
+        return recurrence_steps(w_hh, projected, h0, c0, reverse)
+    projected = np.ascontiguousarray(projected, dtype=np.float32)
+    rows, steps, batch = projected.shape
+    hidden = rows // 4
+    if rows != 4 * hidden or w_hh.shape != (rows, hidden):
+        raise ValueError(f"W_hh {w_hh.shape} does not fit projected gates {projected.shape}")
+    # (H, N) copies: the kernel overwrites them with the final state.
+    h = np.array(np.transpose(h0), dtype=np.float32, order="C")
+    c = np.array(np.transpose(c0), dtype=np.float32, order="C")
+    if h.shape != (hidden, batch) or c.shape != (hidden, batch):
+        raise ValueError(f"h0 {np.shape(h0)} / c0 {np.shape(c0)} must be ({batch}, {hidden})")
+    out = np.empty((steps, batch, hidden), dtype=np.float32)
+    arguments = (w_hh.entries, _gaps(w_hh), w_hh.code_mask, w_hh.gap_shift, w_hh.col_ptr,
+                 w_hh.codebook, _bias(w_hh, np.float32), projected, reverse, h, c, out)  # fmt: skip
+    if batch == 1:
+        _lstm_kernels.recurrence_vector_float32(*arguments)
+    else:
+        tiles = -(-batch // BATCH_TILE)
+        work = w_hh.n_entries * batch * steps
+        with _numba_threads(threads_for_work(tiles, work, threads)):
+            _lstm_kernels.recurrence_batch_float32(*arguments)
+    return out, h.T, c.T
+
+
+def recurrence_steps(w_hh: Part, projected, h0, c0, reverse: bool):
+    """``recurrence`` one step at a time, ``W_hh h`` by ``product``: the path of a plain
+    ``W_hh``, and the slow reference of the kernels."""
+    hidden = projected.shape[0] // 4
+    steps, batch = projected.shape[1:]
+    h = np.ascontiguousarray(np.transpose(h0), dtype=np.float32)  # (H, N): (cols, batch)
+    c = np.array(np.transpose(c0), dtype=np.float32)
+    out = np.empty((steps, batch, hidden), dtype=np.float32)
+    for t in reversed(range(steps)) if reverse else range(steps):
+        gates = projected[:, t] + product(w_hh, h)
+        i = _sigmoid(gates[:hidden])
+        f = _sigmoid(gates[hidden : 2 * hidden])
+        g = np.tanh(gates[2 * hidden : 3 * hidden])
+        o = _sigmoid(gates[3 * hidden :])
+        c = f * c + i * g
+        h = np.ascontiguousarray(o * np.tanh(c), dtype=np.float32)
+        out[t] = h.T
+    return out, h.T, c.T

@@ -300,3 +300,45 @@ def test_compact_network_equals_torch(name, paths):
         want = model(x).numpy()
     for batch in (1, 3):
         assert_close(engine.run(x[:batch].numpy()), want[:batch])
+
+
+@pytest.mark.parametrize(
+    "shape, stride, pads, kernel",
+    [
+        ((2, 3, 7, 9), (1, 1), (1, 1, 1, 1), (3, 3)),
+        ((1, 2, 8, 8), (2, 2), (1, 1, 1, 1), (3, 3)),
+        ((1, 2, 8, 7), (2, 3), (0, 2, 1, 0), (3, 5)),
+        ((1, 1, 5, 5), (3, 2), (2, 0, 0, 1), (2, 2)),
+        ((1, 1, 1, 1), (2, 2), (3, 3, 3, 3), (5, 5)),
+    ],
+)
+def test_phases_against_padding_then_slicing(shape, stride, pads, kernel):
+    """``conv.phases`` (each phase one strided slice of the input) against the obvious way:
+    ``np.pad``, then every phase sliced out of the padded plane."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    (sh, sw), (top, left, bottom, right) = stride, pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh = (padded.shape[2] - kernel[0]) // sh + 1
+    ow = (padded.shape[3] - kernel[1]) // sw + 1
+    hq, wq = oh + (kernel[0] - 1) // sh, ow + (kernel[1] - 1) // sw
+    want = np.zeros((*shape[:2], sh, sw, hq, wq), np.float32)
+    for a in range(sh):
+        for b in range(sw):
+            part = padded[:, :, a::sh, b::sw][:, :, :hq, :wq]
+            want[:, :, a, b, : part.shape[2], : part.shape[3]] = part
+    got = conv.phases(x, stride, pads, hq, wq)
+    np.testing.assert_array_equal(got, want.reshape(shape[0], shape[1], -1))
+
+
+@pytest.mark.parametrize("pairs", [((1, 2),), ((0, 0), (3, 1)), ((2, 0), (0, 0), (1, 1))])
+def test_pad_trailing_is_np_pad(pairs):
+    from deepzip.engine.spatial import pad_trailing
+
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    lead = [(0, 0)] * (x.ndim - len(pairs))
+    for fill in (0, -np.inf):
+        np.testing.assert_array_equal(
+            pad_trailing(x, pairs, fill), np.pad(x, lead + list(pairs), constant_values=fill)
+        )
+    with pytest.raises(ValueError, match="pads must be >= 0"):
+        pad_trailing(x, ((0, -1),))

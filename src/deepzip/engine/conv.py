@@ -41,7 +41,7 @@ from deepzip.engine.product import (
     decode_columns_reference,
     threads_for_work,
 )
-from deepzip.engine.spatial import conv_output_size
+from deepzip.engine.spatial import conv_output_size, pad_trailing
 
 ACCUMULATOR_VALUES = 65_536
 """Values of a PE's accumulator in the sparse kernel (256 KiB of float32, in L2):
@@ -130,15 +130,25 @@ def _plan(kernel, stride, dilation, in_size, out_size, channels, padded):
 
 def phases(x: np.ndarray, stride, pads, hq: int, wq: int) -> np.ndarray:
     """Each channel's zero-padded plane split into its ``sh * sw`` phases of ``(hq, wq)``
-    (``_conv_kernels``), float32 ``(N, C, sh * sw * hq * wq)``."""
-    (sh, sw), (top, left, bottom, right) = stride, pads
-    batch, channels = x.shape[:2]
-    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    (``_conv_kernels``), float32 ``(N, C, sh * sw * hq * wq)``. Phase ``(a, b)``'s ``(u, v)`` is
+    the padded input's ``(u * sh + a, v * sw + b)``, the input's ``(u * sh + a - top, v * sw + b
+    - left)``: each phase takes one strided slice of the input, the rest stays zero."""
+    (sh, sw), (top, left, _, _) = stride, pads
+    batch, channels, height, width = x.shape
     out = np.zeros((batch, channels, sh, sw, hq, wq), dtype=np.float32)
     for a in range(sh):
+        u0 = max(0, -(-(top - a) // sh))  # the first phase row that lies in the input
+        first_row = u0 * sh + a - top
+        rows = min(hq - u0, len(range(first_row, height, sh)))
         for b in range(sw):
-            part = padded[:, :, a::sh, b::sw][:, :, :hq, :wq]
-            out[:, :, a, b, : part.shape[2], : part.shape[3]] = part
+            v0 = max(0, -(-(left - b) // sw))
+            first_col = v0 * sw + b - left
+            cols = min(wq - v0, len(range(first_col, width, sw)))
+            if rows > 0 and cols > 0:
+                out[:, :, a, b, u0 : u0 + rows, v0 : v0 + cols] = x[
+                    :, :, first_row : first_row + (rows - 1) * sh + 1 : sh,
+                    first_col : first_col + (cols - 1) * sw + 1 : sw,
+                ]  # fmt: skip
     return out.reshape(batch, channels, -1)
 
 
@@ -149,7 +159,7 @@ def pointwise_input(x: np.ndarray, stride, pads) -> np.ndarray:
     if tuple(stride) == (1, 1) and not any(pads):
         return x
     top, left, bottom, right = pads
-    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    padded = pad_trailing(x, ((top, bottom), (left, right)))
     return np.ascontiguousarray(padded[:, :, :: stride[0], :: stride[1]])
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepzip.engine import _pooling_kernels
+from deepzip.engine.spatial import pad_trailing
 
 
 def pool_output_size(
@@ -39,9 +40,7 @@ def pool_output_size(
 
 
 def _padded(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], fill) -> np.ndarray:
-    if not any(p for pair in pads for p in pair):
-        return x
-    return np.pad(x, [(0, 0)] * (x.ndim - 2) + list(pads), constant_values=fill)
+    return pad_trailing(x, pads, fill)
 
 
 def _tail(out: int, stride: int, padding: int, reach: int, size: int) -> int:

@@ -21,6 +21,27 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
+def pad_trailing(x: np.ndarray, pairs, fill=0) -> np.ndarray:
+    """``x`` padded with ``fill`` on its last ``len(pairs)`` axes by ``(before, after)`` pairs
+    (``x`` itself when every pad is 0): what ``np.pad`` with a constant does, in one allocation
+    and one copy (``np.pad`` costs about 20 µs a call, more than a small layer's product)."""
+    pairs = [tuple(int(p) for p in pair) for pair in pairs]
+    if any(p < 0 for pair in pairs for p in pair):
+        raise ValueError(f"pads must be >= 0, got {pairs}")
+    if not any(p for pair in pairs for p in pair):
+        return x
+    k = len(pairs)
+    sizes = x.shape[x.ndim - k :]
+    out = np.full(
+        x.shape[: x.ndim - k] + tuple(n + b + a for n, (b, a) in zip(sizes, pairs, strict=True)),
+        fill,
+        dtype=x.dtype,
+    )
+    inner = tuple(slice(b, b + n) for n, (b, _) in zip(sizes, pairs, strict=True))
+    out[(..., *inner)] = x
+    return out
+
+
 def conv_output_size(size: int, kernel: int, stride: int, pads: int, dilation: int) -> int:
     """Output length of a convolution over ``size`` with ``pads`` (before + after) padding."""
     return (size + pads - dilation * (kernel - 1) - 1) // stride + 1
@@ -44,8 +65,7 @@ def im2col(
         raise ValueError(
             f"a {kh}x{kw} convolution (dilation {dh}x{dw}) does not fit a {height}x{width} input"
         )
-    if any(pads):
-        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    x = pad_trailing(x, ((top, bottom), (left, right)))
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     windows = sliding_window_view(x, span, axis=(2, 3))  # (N, C, H', W', span_h, span_w)
     windows = windows[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]

@@ -120,3 +120,12 @@ def test_losses_under_the_floor_count_as_none():
     grid, curves = loss_curves(result)
     assert curves["a"][grid <= 0.5].max() == 0
     assert curves["a"][-1] == pytest.approx(0.08 - LOSS_FLOOR)
+
+
+def test_a_layer_that_loses_accuracy_unpruned_starts_dense():
+    """A noisy analysis can measure a loss at ratio 0 (over the floor): the layer's floor point
+    is then no pruning at all, and its hull starts there."""
+    result = SensitivityResult(0.98, RATIOS, {"a": (0.975, 0.97, 0.90, 0.5)})
+    allocation = Allocation(result, {"a": 1.0})
+    assert allocation.floor_point == {"a": 0.0}
+    assert allocation.at(0.5)["a"] == pytest.approx(0.5)

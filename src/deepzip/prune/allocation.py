@@ -105,7 +105,8 @@ class Allocation:
         self.floor_point: dict[str, float] = {}
         edges = []
         for order, (name, loss) in enumerate(curves.items()):
-            plateau = int(np.flatnonzero(loss <= 0)[-1])
+            zeros = np.flatnonzero(loss <= 0)
+            plateau = int(zeros[-1]) if zeros.size else 0  # a loss even unpruned: noise
             self.floor_point[name] = float(grid[plateau])
             x, y = grid[plateau:], loss[plateau:]
             hull = _hull(x, y)

@@ -89,6 +89,35 @@ def test_sparse_conv_against_torch_and_reference(
                  torch_conv(zeros, weight, bias, stride, pads, dil, groups, relu))  # fmt: skip
 
 
+def _check_kernel(rng, channels, density, empty_in, empty_out, kxk_density, weight_bits,
+                  index_bits, threads):  # fmt: skip
+    """A 1x1 layer of ``channels`` (out, in) with empty input and output channels and a 3x3
+    stride-(2, 1) dilated padded layer, each at batch 1 and 2, against torch and the reference;
+    the 1x1 input has whole all-zero tiles of every channel."""
+    out_channels, in_channels = channels
+    layer, weight = conv_weight(rng, (out_channels, in_channels, 1, 1), density, True,
+                                weight_bits, index_bits, empty_in=empty_in,
+                                empty_out=empty_out)  # fmt: skip
+    part = EngineLayer.from_compressed(layer, 2)
+    if index_bits < 4:
+        assert part.n_fillers > 0
+    x = sparse_input(rng, (2, in_channels, 13, 17), 0.5)
+    x[:, :, 2:9] = 0.0  # whole all-zero tiles of every channel
+    for batch in (1, 2):
+        got = conv.sparse_conv([part], x[:batch], (1, 1), relu=True, threads=threads)
+        want = torch_conv(x[:batch], weight, layer.bias, 1, (0,) * 4, 1, 1, True)
+        assert_close(got, want)
+        assert_close(got, conv.conv_reference([part], x[:batch], (1, 1), relu=True))
+    kxk, weight = conv_weight(rng, (5, 3, 3, 3), kxk_density, False, weight_bits, index_bits,
+                              empty_in=(1,))  # fmt: skip
+    part = EngineLayer.from_compressed(kxk, 3)
+    geometry = ((3, 3), (2, 1), (1, 0, 1, 2), (1, 2))
+    for batch in (1, 2):
+        got = conv.sparse_conv([part], x[:batch, :3], *geometry, threads=threads)
+        want = torch_conv(x[:batch, :3], weight, None, *geometry[1:], 1, False)
+        assert_close(got, want)
+
+
 @pytest.mark.parametrize("accumulator", [64, 300, 700, 10**6])
 @pytest.mark.parametrize(("weight_bits", "index_bits"), [(4, 4), (8, 2), (2, 1)])
 @pytest.mark.parametrize("threads", [1, 2])
@@ -100,26 +129,7 @@ def test_sparse_conv_tiles_blocks_layouts_and_fillers(monkeypatch, accumulator, 
     # input and output channels.
     monkeypatch.setattr(conv, "ACCUMULATOR_VALUES", accumulator)
     rng = np.random.default_rng(weight_bits * 10 + index_bits)
-    layer, weight = conv_weight(rng, (9, 11, 1, 1), 0.2, True, weight_bits, index_bits,
-                                empty_in=(0, 4, 10), empty_out=(3,))  # fmt: skip
-    part = EngineLayer.from_compressed(layer, 2)
-    if index_bits < 4:
-        assert part.n_fillers > 0
-    x = sparse_input(rng, (2, 11, 13, 17), 0.5)
-    x[:, :, 2:9] = 0.0  # whole all-zero tiles of every channel
-    for batch in (1, 2):
-        got = conv.sparse_conv([part], x[:batch], (1, 1), relu=True, threads=threads)
-        want = torch_conv(x[:batch], weight, layer.bias, 1, (0,) * 4, 1, 1, True)
-        assert_close(got, want)
-        assert_close(got, conv.conv_reference([part], x[:batch], (1, 1), relu=True))
-    kxk, weight = conv_weight(rng, (5, 3, 3, 3), 0.3, False, weight_bits, index_bits,
-                              empty_in=(1,))  # fmt: skip
-    part = EngineLayer.from_compressed(kxk, 3)
-    geometry = ((3, 3), (2, 1), (1, 0, 1, 2), (1, 2))
-    for batch in (1, 2):
-        got = conv.sparse_conv([part], x[:batch, :3], *geometry, threads=threads)
-        want = torch_conv(x[:batch, :3], weight, None, *geometry[1:], 1, False)
-        assert_close(got, want)
+    _check_kernel(rng, (9, 11), 0.2, (0, 4, 10), (3,), 0.3, weight_bits, index_bits, threads)
 
 
 @pytest.mark.parametrize("row_tile", [64, 128, 10**6])
@@ -135,26 +145,8 @@ def test_sparse_conv_row_kernel_tiles_layouts_and_fillers(monkeypatch, row_tile,
     monkeypatch.setattr(conv, "ROW_KERNEL_POSITIONS", 0)
     monkeypatch.setattr(conv, "ROW_TILE", row_tile)
     rng = np.random.default_rng(weight_bits * 10 + index_bits + 1)
-    layer, weight = conv_weight(rng, (30, 23, 1, 1), 0.5, True, weight_bits, index_bits,
-                                empty_in=(0, 4, 22), empty_out=(3, 5, 7, 9, 11))  # fmt: skip
-    part = EngineLayer.from_compressed(layer, 2)
-    if index_bits < 4:
-        assert part.n_fillers > 0
-    x = sparse_input(rng, (2, 23, 13, 17), 0.5)
-    x[:, :, 2:9] = 0.0
-    for batch in (1, 2):
-        got = conv.sparse_conv([part], x[:batch], (1, 1), relu=True, threads=threads)
-        want = torch_conv(x[:batch], weight, layer.bias, 1, (0,) * 4, 1, 1, True)
-        assert_close(got, want)
-        assert_close(got, conv.conv_reference([part], x[:batch], (1, 1), relu=True))
-    kxk, weight = conv_weight(rng, (5, 3, 3, 3), 0.6, False, weight_bits, index_bits,
-                              empty_in=(1,))  # fmt: skip
-    part = EngineLayer.from_compressed(kxk, 3)
-    geometry = ((3, 3), (2, 1), (1, 0, 1, 2), (1, 2))
-    for batch in (1, 2):
-        got = conv.sparse_conv([part], x[:batch, :3], *geometry, threads=threads)
-        want = torch_conv(x[:batch, :3], weight, None, *geometry[1:], 1, False)
-        assert_close(got, want)
+    _check_kernel(rng, (30, 23), 0.5, (0, 4, 22), (3, 5, 7, 9, 11), 0.6, weight_bits, index_bits,
+                  threads)  # fmt: skip
 
 
 DEPTHWISE = [

@@ -200,7 +200,7 @@ def conv_float32(
 
 
 @njit(cache=True, inline="always")
-def _decode_rows(codes, gaps, gap_shift, code_mask, col_ptr, codebook, sources, p, local_rows):
+def decode_rows(codes, gaps, gap_shift, code_mask, col_ptr, codebook, sources, p, local_rows):
     """PE ``p``'s kept entries regrouped by local row (a counting sort; filler zeros dropped),
     columns rising within a row: ``(first, starts, weights)``, local row ``r``'s entries
     ``first[r]:first[r + 1]``, ``starts`` (uint64) where its column's run starts in a sample
@@ -257,7 +257,7 @@ def conv_rows_float32(
     cmask = np.uint64(code_mask)
     for p in prange(pes):
         mine = (rows - p + pes - 1) // pes  # the PE's local rows
-        first, starts, weights = _decode_rows(
+        first, starts, weights = decode_rows(
             codes, gaps, shift, cmask, col_ptr, codebook, sources, p, mine
         )
         acc = np.empty(tile, dtype=np.float32)

@@ -22,10 +22,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from deepzip.engine._conv_kernels import BLOCK, plane_geometry
+from deepzip.engine._conv_kernels import BLOCK, decode_rows, plane_geometry
 
 _ONE = np.uint64(1)
-_ZERO = np.uint64(0)
 _BLOCK = np.uint64(BLOCK)
 
 
@@ -85,19 +84,19 @@ def _depthwise_plane(phase, wq, offsets, weights, lo, hi, beta, relu, y, n, c_ou
         rows = min(block, out_h - oh0)
         length = np.uint64((rows - 1) * wq + out_w)
         length = (length + _BLOCK - _ONE) // _BLOCK * _BLOCK
-        base = oh0 * wq
+        base = np.uint64(oh0 * wq)  # offsets are int64 (a plain weight) or uint64 (a layout)
         for k in range(length):
             ext[k] = beta
         triples = lo + (hi - lo) // 3 * 3
         for t in range(lo, triples, 3):  # three taps per pass: a third of the loads and stores
-            s0 = np.uint64(offsets[t] + base)
-            s1 = np.uint64(offsets[t + 1] + base)
-            s2 = np.uint64(offsets[t + 2] + base)
+            s0 = np.uint64(offsets[t]) + base
+            s1 = np.uint64(offsets[t + 1]) + base
+            s2 = np.uint64(offsets[t + 2]) + base
             w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
             for k in range(length):
                 ext[k] += w0 * phase[s0 + k] + w1 * phase[s1 + k] + w2 * phase[s2 + k]
         for t in range(triples, hi):
-            source = np.uint64(offsets[t] + base)
+            source = np.uint64(offsets[t]) + base
             w = weights[t]
             for k in range(length):
                 ext[k] += w * phase[source + k]
@@ -118,37 +117,16 @@ def depthwise_float32(
     """Depthwise convolution from the layer ``(C_out, kh * kw)``: stride ``(sh, sw)``, top and left
     padding (the bottom and right ones are in ``y``'s size), dilation ``(dh, dw)``."""
     pes = col_ptr.shape[0]
-    cols = col_ptr.shape[1] - 1
     channels = y.shape[1]
     local_rows = (channels + pes - 1) // pes
     shift = np.uint64(gap_shift)
     cmask = np.uint64(code_mask)
     hq, wq, block, tap_offsets = plane_geometry(kh, kw, sh, sw, dh, dw, y.shape[2], y.shape[3])
     for p in prange(pes):
-        # Regroup the PE's kept entries by channel (a counting sort; the column is the tap).
-        count = np.zeros(local_rows + 1, dtype=np.int64)
-        for j in range(cols):
-            row = _ZERO
-            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
-                row += np.uint64(gaps[k]) >> shift
-                if np.uint64(codes[k]) & cmask:
-                    count[row + _ONE] += 1
-                row += _ONE
-        for local in range(local_rows):
-            count[local + 1] += count[local]
-        fill = count[:-1].copy()
-        offsets = np.empty(count[local_rows], dtype=np.int64)
-        weights = np.empty(count[local_rows], dtype=np.float32)
-        for j in range(cols):
-            row = _ZERO
-            for k in range(np.uint64(col_ptr[p, j]), np.uint64(col_ptr[p, j + 1])):
-                row += np.uint64(gaps[k]) >> shift
-                code = np.uint64(codes[k]) & cmask
-                if code:
-                    offsets[fill[row]] = tap_offsets[j]
-                    weights[fill[row]] = codebook[code]
-                    fill[row] += 1
-                row += _ONE
+        # The PE's kept entries regrouped by channel; a tap reads its phase at ``offsets``.
+        count, offsets, weights = decode_rows(
+            codes, gaps, shift, cmask, col_ptr, codebook, tap_offsets, p, local_rows
+        )
         phase = np.zeros(sh * sw * hq * wq + BLOCK, dtype=np.float32)
         row = np.zeros(sw * wq, dtype=np.float32)
         ext = np.empty(block * wq + BLOCK, dtype=np.float32)
